@@ -1,0 +1,1 @@
+"""The service layer: the only place that opens a transaction. API and flows call into it."""

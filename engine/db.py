@@ -1,0 +1,156 @@
+"""Connections and transactions, for SQLite (embedded default) and PostgreSQL (production).
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+`BEGIN IMMEDIATE`: concurrent writers then queue on the database lock instead of failing with
+"database is locked" when a reader tries to upgrade. The driver's own transaction handling is
+turned off so SQLAlchemy and the engine's hot path both issue that BEGIN themselves.
+
+Commands run on the raw DB-API connection (`Tx`) with SQL written once per dialect: the
+SQLAlchemy Core statement machinery costs several times the driver on the hot path (see
+docs/BENCHMARKS.md). SQLAlchemy still owns the pool, the schema, migrations and the queries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from engine.settings import get_settings
+
+_NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_][a-zA-Z0-9_]*)")
+
+
+@cache
+def to_pyformat(sql: str) -> str:
+    """`:name` placeholders (sqlite3) to `%(name)s` (psycopg); literal % doubled."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def make_engine(url: str, *, pool_size: int | None = None, echo: bool = False) -> sa.Engine:
+    settings = get_settings()
+    if url.startswith("sqlite"):
+        eng = sa.create_engine(
+            url,
+            echo=echo,
+            poolclass=sa.pool.QueuePool,
+            pool_size=pool_size or settings.pool_size,
+            max_overflow=20,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        _sqlite_setup(eng, settings.sqlite_busy_timeout_ms)
+        return eng
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return sa.create_engine(
+        url, echo=echo, pool_size=pool_size or settings.pool_size, max_overflow=20,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_setup(eng: sa.Engine, busy_ms: int) -> None:
+    @event.listens_for(eng, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: we issue BEGIN ourselves (IMMEDIATE for writes).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        # WAL + NORMAL is durable across application crashes; an OS crash may lose the
+        # last transactions but never corrupts the database.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(eng, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Reads take no write lock; everything else queues for it up front.
+        if conn.get_execution_options().get("redress_read"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Tx:
+    """One transaction on a raw DB-API connection, with statements in `:name` style."""
+
+    def __init__(self, raw: Any, dialect: str) -> None:
+        self._raw = raw
+        self.dialect = dialect
+        self._cur = raw.cursor()
+        self._pg = dialect == "postgresql"
+
+    def _sql(self, sql: str) -> str:
+        return to_pyformat(sql) if self._pg else sql
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        self._cur.execute(self._sql(sql), params or {})
+        return int(self._cur.rowcount)
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self._cur.executemany(self._sql(sql), rows)
+
+    def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        self._cur.execute(self._sql(sql), params or {})
+        row = self._cur.fetchone()
+        return tuple(row) if row is not None else None
+
+    def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        self._cur.execute(self._sql(sql), params or {})
+        return [tuple(r) for r in self._cur.fetchall()]
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        row = self.one(sql, params)
+        return row[0] if row is not None else None
+
+
+class Database:
+    """The engine's handle on one database: a SQLAlchemy engine plus raw transactions."""
+
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.dialect = self.engine.dialect.name
+
+    @contextmanager
+    def tx(self, readonly: bool = False) -> Iterator[Tx]:
+        """A transaction: committed on success, rolled back on any exception.
+
+        On SQLite a write transaction takes the write lock up front (BEGIN IMMEDIATE);
+        a read-only one takes none.
+        """
+        fairy = self.engine.raw_connection()
+        raw = fairy.driver_connection
+        try:
+            if self.dialect == "sqlite":
+                raw.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            t = Tx(raw, self.dialect)
+            try:
+                yield t
+            except BaseException:
+                raw.rollback() if self.dialect != "sqlite" else raw.execute("ROLLBACK")
+                raise
+            raw.commit() if self.dialect != "sqlite" else raw.execute("COMMIT")
+        finally:
+            fairy.close()
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only SQLAlchemy connection (no write lock taken on SQLite)."""
+        with self.engine.connect().execution_options(redress_read=True) as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A SQLAlchemy write transaction for rare, non-hot commands (setup, demo data)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()

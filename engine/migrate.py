@@ -1,0 +1,50 @@
+"""Database migrations (Alembic), run from code so that `redress db upgrade` needs no ini file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+HERE = Path(__file__).resolve().parent
+
+
+def alembic_config(conn: sa.Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE / "migrations"))
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    if engine.dialect.name == "sqlite":
+        _ensure_sqlite_dir(engine)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), revision)
+
+
+def current(engine: sa.Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def revision(engine: sa.Engine, message: str) -> None:
+    """Autogenerate a new migration against `engine` (developers only)."""
+    with engine.begin() as conn:
+        command.revision(alembic_config(conn), message=message, autogenerate=True)
+
+
+def _ensure_sqlite_dir(engine: sa.Engine) -> None:
+    db = engine.url.database
+    if db and db != ":memory:":
+        Path(db).parent.mkdir(parents=True, exist_ok=True)

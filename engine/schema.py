@@ -1,0 +1,306 @@
+"""The database schema, as SQLAlchemy Core tables (Alembic migrations are written against it).
+
+Conventions that keep one code path for SQLite and PostgreSQL:
+- instants are `UtcDateTime`: TIMESTAMPTZ on PostgreSQL; on SQLite a fixed-width UTC text
+  (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) so that text order is time order and indexes work;
+- JSON documents are stored as text, written canonically by the engine (the event hash chain
+  is computed over the same canonical text);
+- nothing is deleted: records change by new versions, cases by appended events.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+SQLITE_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def ts_to_sqlite(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: redress stores only timezone-aware instants")
+    return value.astimezone(UTC).strftime(SQLITE_TS)
+
+
+def ts_from_sqlite(value: str) -> datetime:
+    return datetime.strptime(value, SQLITE_TS).replace(tzinfo=UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware instant; refuses naive datetimes so a missing zone never slips in."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(27))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return ts_to_sqlite(value)
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: redress stores only timezone-aware instants")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return ts_from_sqlite(value)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+def _pk() -> sa.Column[int]:
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+def _fk(name: str, target: str, nullable: bool = False) -> sa.Column[int]:
+    return sa.Column(
+        name,
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey(target),
+        nullable=nullable,
+    )
+
+
+departments = sa.Table(
+    "departments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name_zh", sa.String(200), nullable=False),
+    sa.Column("name_en", sa.String(200), nullable=False),
+    # credit_office: runs the platform; unit: a determining unit (认定单位).
+    sa.Column("kind", sa.String(20), nullable=False, server_default="unit"),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _pk(),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("department_id", sa.String(64), sa.ForeignKey("departments.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+credit_records = sa.Table(
+    "credit_records",
+    metadata,
+    _pk(),
+    sa.Column("subject_kind", sa.String(20), nullable=False),
+    sa.Column("subject_name", sa.String(200), nullable=False),
+    sa.Column("subject_identifier", sa.String(18), nullable=False, index=True),
+    sa.Column("source_category", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("determining_unit", sa.String(64), sa.ForeignKey("departments.id"), nullable=False),
+    sa.Column("decision_date", sa.Date(), nullable=False),
+    sa.Column("published_from", sa.Date(), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Column("repair_barred_until", sa.Date(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+record_versions = sa.Table(
+    "record_versions",
+    metadata,
+    _pk(),
+    _fk("record_id", "credit_records.id"),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("disputed", sa.Boolean(), nullable=False),
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Column("repair_barred_until", sa.Date(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    _fk("case_id", "cases.id", nullable=True),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("record_id", "version"),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    _pk(),
+    sa.Column("case_no", sa.String(32), nullable=False, unique=True),
+    sa.Column("procedure", sa.String(40), nullable=False),
+    sa.Column("definition_version", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(40), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    _fk("record_id", "credit_records.id"),
+    sa.Column("department_id", sa.String(64), sa.ForeignKey("departments.id"), nullable=False),
+    _fk("assignee_id", "users.id", nullable=True),
+    sa.Column("applicant", sa.Text(), nullable=False),
+    sa.Column("data", sa.Text(), nullable=False),
+    sa.Column("filed_on", sa.Date(), nullable=False),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("closed_at", UtcDateTime(), nullable=True),
+    sa.Column("event_seq", sa.Integer(), nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.Column("access_code_hash", sa.String(64), nullable=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.Index("ix_cases_procedure_state", "procedure", "state"),
+    sa.Index("ix_cases_department_state", "department_id", "state"),
+    sa.Index("ix_cases_record_id", "record_id"),
+)
+
+case_events = sa.Table(
+    "case_events",
+    metadata,
+    _pk(),
+    _fk("case_id", "cases.id"),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("trigger", sa.String(60), nullable=False),
+    sa.Column("from_state", sa.String(40), nullable=True),
+    sa.Column("to_state", sa.String(40), nullable=False),
+    sa.Column("case_version", sa.Integer(), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("actor_role", sa.String(20), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("payload", sa.Text(), nullable=False),
+    # What the command did besides moving the state: deadlines, record versions, notices.
+    sa.Column("detail", sa.Text(), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.UniqueConstraint("case_id", "seq"),
+    sa.UniqueConstraint("case_id", "idempotency_key"),
+)
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    _pk(),
+    _fk("case_id", "cases.id", nullable=True),
+    _fk("record_id", "credit_records.id", nullable=True),
+    sa.Column("name", sa.String(60), nullable=False),
+    # active | paused | stopped | expired
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("period", sa.String(40), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("due_day", sa.Date(), nullable=True),
+    sa.Column("due_at", UtcDateTime(), nullable=True),
+    sa.Column("provisional", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # Working (or calendar) days left when paused.
+    sa.Column("remaining", sa.Integer(), nullable=True),
+    sa.Column("extended_days", sa.Integer(), nullable=False, server_default="0"),
+    # What the sweep does next and when: reminder | due | escalate:N; NULL when nothing is left.
+    sa.Column("next_action", sa.String(20), nullable=True),
+    sa.Column("next_at", UtcDateTime(), nullable=True),
+    sa.Column("stopped_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_timers_next", "next_at"),
+    sa.Index("ix_timers_case_status", "case_id", "status"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _pk(),
+    _fk("case_id", "cases.id", nullable=True),
+    _fk("record_id", "credit_records.id", nullable=True),
+    # notice (to the applicant or a unit) | staff (reminders, escalations) | platform_sync
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("recipient", sa.String(200), nullable=False),
+    sa.Column("payload", sa.Text(), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    # pending | sent | dead
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    _pk(),
+    _fk("case_id", "cases.id"),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.Integer(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("storage_key", sa.String(255), nullable=False),
+    sa.Column("uploaded_by", sa.String(100), nullable=False),
+    sa.Column("uploaded_at", UtcDateTime(), nullable=False),
+)
+
+calendar_days = sa.Table(
+    "calendar_days",
+    metadata,
+    sa.Column("day", sa.Date(), primary_key=True),
+    # official: from a State Council notice (the whole year is then official); local: additions.
+    sa.Column("source", sa.String(10), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("loaded_at", UtcDateTime(), nullable=False),
+)
+
+calendar_years = sa.Table(
+    "calendar_years",
+    metadata,
+    sa.Column("year", sa.Integer(), primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("loaded_at", UtcDateTime(), nullable=False),
+)
+
+
+def date_param(value: date | None, dialect: str) -> Any:
+    if value is None:
+        return None
+    return value.isoformat() if dialect == "sqlite" else value
+
+
+def ts_param(value: datetime | None, dialect: str) -> Any:
+    if value is None:
+        return None
+    return ts_to_sqlite(value) if dialect == "sqlite" else value
+
+
+def to_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def to_ts(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return ts_from_sqlite(str(value))

@@ -1,0 +1,31 @@
+"""Settings from REDRESS_* environment variables (and ./.env), read once and cached."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REDRESS_", env_file=".env", extra="ignore")
+
+    # SQLite under ./var/ is the embedded default; PostgreSQL (postgresql+psycopg://...) in production.
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{ROOT / 'var' / 'redress.db'}")
+    timezone: str = "Asia/Shanghai"
+    # Operators' calendar data (official notices and local days), a JSON file per load.
+    var_dir: Path = ROOT / "var"
+    # How long a SQLite writer waits for the lock before failing (ms).
+    sqlite_busy_timeout_ms: int = 30000
+    pool_size: int = 10
+    # Applicant access codes and user tokens are hashed with this pepper.
+    secret_key: str = "dev-only-change-me"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

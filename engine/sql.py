@@ -1,0 +1,90 @@
+"""The SQL of the engine's commands, written once, `:name` placeholders, both dialects.
+
+Kept apart from the logic so the benchmark's "bare floor" can send exactly these statements
+straight through the driver and compare.
+"""
+
+from __future__ import annotations
+
+CASE_FOR_COMMAND = """
+SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
+       c.department_id, c.assignee_id, c.data, c.event_seq, c.last_hash, c.case_no,
+       r.determining_unit
+FROM cases c JOIN credit_records r ON r.id = c.record_id
+WHERE c.id = :id
+"""
+
+EVENT_BY_KEY = """
+SELECT request_hash, to_state, case_version, seq FROM case_events
+WHERE case_id = :case_id AND idempotency_key = :key
+"""
+
+CASE_UPDATE = """
+UPDATE cases SET state = :state, version = version + 1, data = :data, event_seq = :seq,
+       last_hash = :hash, updated_at = :now, closed_at = :closed_at
+WHERE id = :id AND version = :version
+"""
+
+CASE_VERSION = "SELECT version FROM cases WHERE id = :id"
+
+EVENT_INSERT = """
+INSERT INTO case_events (case_id, seq, trigger, from_state, to_state, case_version, actor,
+       actor_role, at, payload, detail, prev_hash, hash, idempotency_key, request_hash)
+VALUES (:case_id, :seq, :trigger, :from_state, :to_state, :case_version, :actor,
+       :actor_role, :at, :payload, :detail, :prev_hash, :hash, :idempotency_key, :request_hash)
+"""
+
+RECORD_FOR_UPDATE = """
+SELECT id, version, status, disputed, severity, published_from, content, repair_barred_until
+FROM credit_records WHERE id = :id
+"""
+
+RECORD_UPDATE = """
+UPDATE credit_records SET status = :status, disputed = :disputed, content = :content,
+       repair_barred_until = :repair_barred_until, version = version + 1, updated_at = :now
+WHERE id = :id AND version = :version
+"""
+
+RECORD_VERSION_INSERT = """
+INSERT INTO record_versions (record_id, version, status, disputed, content,
+       repair_barred_until, reason, actor, case_id, at)
+VALUES (:record_id, :version, :status, :disputed, :content, :repair_barred_until, :reason,
+       :actor, :case_id, :at)
+"""
+
+TIMERS_LIVE = """
+SELECT id, name, status, period, due_day, remaining, extended_days FROM timers
+WHERE case_id = :case_id AND status IN ('active', 'paused')
+"""
+
+TIMER_STOP = """
+UPDATE timers SET status = 'stopped', next_action = NULL, next_at = NULL, stopped_at = :now
+WHERE id = :id
+"""
+
+TIMER_PAUSE = """
+UPDATE timers SET status = 'paused', remaining = :remaining, next_action = NULL, next_at = NULL,
+       due_at = NULL
+WHERE id = :id
+"""
+
+TIMER_SET_DUE = """
+UPDATE timers SET status = 'active', due_day = :due_day, due_at = :due_at,
+       provisional = :provisional, remaining = NULL, extended_days = :extended_days,
+       next_action = :next_action, next_at = :next_at
+WHERE id = :id
+"""
+
+TIMER_INSERT = """
+INSERT INTO timers (case_id, record_id, name, status, period, started_at, due_day, due_at,
+       provisional, remaining, extended_days, next_action, next_at)
+VALUES (:case_id, :record_id, :name, 'active', :period, :started_at, :due_day, :due_at,
+       :provisional, NULL, 0, :next_action, :next_at)
+"""
+
+OUTBOX_INSERT = """
+INSERT INTO outbox (case_id, record_id, kind, name, recipient, payload, idempotency_key,
+       status, attempts, next_attempt_at, created_at)
+VALUES (:case_id, :record_id, :kind, :name, :recipient, :payload, :idempotency_key,
+       'pending', 0, :now, :now)
+"""

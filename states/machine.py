@@ -1,0 +1,302 @@
+"""A procedure definition compiled once into one shared `transitions` machine, plus its indexes.
+
+One static machine per (name, version): `model=None`, `auto_transitions=False`, and each
+command fires `machine.events[trigger].trigger(case)` on a throwaway object carrying only the
+state. Never a machine per case and never `add_model` per case (quadratic, and it leaks).
+Guards run as the machine's conditions; nothing here has side effects, so a refused or failed
+command leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from states.effects import EFFECTS, Effect
+from states.errors import FieldError, InvalidPayload, TransitionNotAllowed
+from states.guards import GUARDS, Context, Verdict
+from states.spec import FieldSpec, ProcedureSpec, StateSpec, TimerSpec, TriggerSpec, load_procedure
+
+
+class _Subject:
+    """What the shared machine moves: just a state. The case itself never enters the machine."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Fired:
+    """The outcome of firing a trigger: which branch ran and where the case now stands."""
+
+    trigger: TriggerSpec
+    source: str
+    dest: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TimerPlan:
+    """What a transition does to the case's timers, in the order the engine applies it."""
+
+    stop: tuple[str, ...] = ()
+    pause: tuple[str, ...] = ()
+    resume: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+    stop_all: bool = False
+
+
+def _check_guard(name: str, negate: bool) -> Any:
+    guard = GUARDS[name]
+
+    def cond(event: Any) -> bool:
+        ok = guard(event.kwargs["ctx"]).ok
+        return not ok if negate else ok
+
+    cond.__name__ = f"{'unless' if negate else 'if'}_{name}"
+    return cond
+
+
+class Procedure:
+    """A loaded, validated, compiled procedure version."""
+
+    def __init__(self, spec: ProcedureSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.version = spec.version
+        self.states: dict[str, StateSpec] = {s.name: s for s in spec.states}
+        self.timers: dict[str, TimerSpec] = {t.name: t for t in spec.timers}
+        self.fields: dict[str, FieldSpec] = {f.name: f for f in spec.fields}
+        self.notices = {n.name: n for n in spec.notices}
+        self.initial = spec.initial_state.name
+        self.branches: dict[str, list[TriggerSpec]] = {}
+        for t in spec.triggers:
+            self.branches.setdefault(t.name, []).append(t)
+        self._from_state: dict[str, tuple[str, ...]] = {
+            s: tuple(dict.fromkeys(t.name for t in spec.triggers if s in t.sources))
+            for s in self.states
+        }
+        self._branch_at: dict[tuple[str, str, str], TriggerSpec] = {}
+        for t in spec.triggers:
+            for src in t.sources:
+                dest = src if t.dest == "=" else t.dest
+                self._branch_at[(t.name, src, dest)] = t
+        self.machine = Machine(
+            model=None,
+            states=list(self.states),
+            initial=self.initial,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        for t in spec.triggers:
+            conditions = [_check_guard(g, False) for g in t.guards]
+            conditions += [_check_guard(g, True) for g in t.unless]
+            self.machine.add_transition(
+                t.name, list(t.sources), t.dest, conditions=conditions or None
+            )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def triggers_from(self, state: str) -> tuple[str, ...]:
+        """Triggers with a branch leaving `state`, whatever the role or guards."""
+        return self._from_state.get(state, ())
+
+    def roles_for(self, trigger: str) -> tuple[str, ...]:
+        return self.branches[trigger][0].roles
+
+    def is_closed(self, state: str) -> bool:
+        s = self.states[state]
+        return s.terminal or s.settled
+
+    def guard_verdicts(self, state: str, trigger: str, ctx: Context) -> list[Verdict]:
+        """The refusals of every branch of `trigger` leaving `state` (empty if one passes)."""
+        refusals: list[Verdict] = []
+        for t in self.branches.get(trigger, ()):
+            if state not in t.sources:
+                continue
+            failed = [v for v in (GUARDS[g](ctx) for g in t.guards) if not v.ok]
+            failed += [
+                Verdict(False, f"条件“{g}”成立时不可执行", f"not possible while {g} holds")
+                for g in t.unless
+                if GUARDS[g](ctx).ok
+            ]
+            if not failed:
+                return []
+            refusals.extend(failed)
+        return refusals
+
+    def effect(self, trigger: TriggerSpec) -> Effect | None:
+        return EFFECTS[trigger.effect] if trigger.effect else None
+
+    # -- commands --------------------------------------------------------------------------
+
+    def validate_payload(self, trigger: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Check a command's fields against the trigger; return them cleaned or raise."""
+        spec = self.branches[trigger][0]
+        return self._validate(spec.required, spec.optional, payload, trigger)
+
+    def validate_intake(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Check the fields of a new application (grounds, commitments)."""
+        s = self.spec
+        return self._validate(s.intake_required, s.intake_optional, payload, "application")
+
+    def _validate(
+        self,
+        required: tuple[str, ...],
+        optional: tuple[str, ...],
+        payload: Mapping[str, Any],
+        what: str,
+    ) -> dict[str, Any]:
+        allowed = (*required, *optional)
+        if not isinstance(payload, Mapping):
+            raise InvalidPayload(
+                [FieldError("payload", "type", "must be an object", "须为对象（键值对）")]
+            )
+        errors = [
+            FieldError(
+                str(key),
+                "unknown",
+                f"not a field of {what!r}; allowed: {', '.join(allowed) or 'none'}",
+                f"“{what}”没有此字段；可用字段：{'、'.join(allowed) or '无'}",
+            )
+            for key in payload
+            if key not in allowed
+        ]
+        clean: dict[str, Any] = {}
+        for name in allowed:
+            value = payload.get(name)
+            if value is None or (isinstance(value, str | list) and not value):
+                if name in required:
+                    errors.append(FieldError(name, "required", "is required", "必填"))
+                continue
+            err, cleaned = _check_field(self.fields[name], value)
+            if err is not None:
+                errors.append(err)
+            else:
+                clean[name] = cleaned
+        if errors:
+            raise InvalidPayload(errors)
+        return clean
+
+    def fire(self, state: str, trigger: str, ctx: Context) -> Fired:
+        """Run the shared machine from `state`; raise TransitionNotAllowed when it refuses."""
+        if state not in self.states:
+            raise TransitionNotAllowed(trigger, state, [], f"unknown state {state!r}")
+        event = self.machine.events.get(trigger)
+        if event is None or trigger not in self._from_state[state]:
+            raise TransitionNotAllowed(trigger, state, list(self.triggers_from(state)))
+        subject = _Subject(state)
+        try:
+            moved = event.trigger(subject, ctx=ctx)
+        except MachineError:  # pragma: no cover - excluded by the index check above
+            raise TransitionNotAllowed(trigger, state, list(self.triggers_from(state))) from None
+        if not moved:
+            refusals = self.guard_verdicts(state, trigger, ctx)
+            raise TransitionNotAllowed(
+                trigger,
+                state,
+                list(self.triggers_from(state)),
+                "; ".join(v.reason_en for v in refusals) or None,
+                "；".join(v.reason_zh for v in refusals) or None,
+            )
+        branch = self._branch_at[(trigger, state, subject.state)]
+        return Fired(branch, state, subject.state, ctx.payload)
+
+    def timer_plan(self, source: str, dest: str) -> TimerPlan:
+        if source == dest:
+            return TimerPlan()
+        src, dst = self.states[source], self.states[dest]
+        stop = [n for n in src.starts if self.timers[n].scope == "state"]
+        resume = [n for n in src.pauses if n not in dst.pauses]
+        if dst.terminal or dst.settled:
+            return TimerPlan(stop_all=True)
+        stop += [n for n in dst.stops if n not in stop]
+        pause = [n for n in dst.pauses if n not in src.pauses]
+        return TimerPlan(
+            stop=tuple(stop),
+            pause=tuple(pause),
+            resume=tuple(n for n in resume if n not in stop),
+            start=dst.starts,
+        )
+
+    # -- export ----------------------------------------------------------------------------
+
+    def mermaid(self, lang: str = "zh", highlight: str | None = None) -> str:
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        for s in self.spec.states:
+            lines.append(f'    {s.name} : {s.label.get(lang)}')
+        for t in self.spec.triggers:
+            for src in t.sources:
+                dest = src if t.dest == "=" else t.dest
+                lines.append(f"    {src} --> {dest} : {t.name}")
+        for s in self.spec.states:
+            if s.terminal:
+                lines.append(f"    {s.name} --> [*]")
+        if highlight:
+            lines.append("    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px")
+            lines.append(f"    class {highlight} current")
+        return "\n".join(lines) + "\n"
+
+
+def _check_field(spec: FieldSpec, value: Any) -> tuple[FieldError | None, Any]:
+    name = spec.name
+
+    def bad(code: str, en: str, zh: str) -> tuple[FieldError, None]:
+        return FieldError(name, code, en, zh), None
+
+    if spec.type in ("text", "choice"):
+        if not isinstance(value, str):
+            return bad("type", "must be text", "须为文本")
+        value = value.strip()
+        if not value:
+            return bad("required", "is required", "必填")
+        if len(value) > spec.max_length:
+            return bad(
+                "too_long",
+                f"is {len(value)} characters; at most {spec.max_length}",
+                f"长度为{len(value)}，最多{spec.max_length}个字符",
+            )
+        if spec.type == "choice" and value not in spec.choices:
+            return bad(
+                "choice",
+                f"{value!r} is not one of: {', '.join(spec.choices)}",
+                f"“{value}”不是可选值之一：{'、'.join(spec.choices)}",
+            )
+        return None, value
+    if spec.type == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return bad("type", "must be a whole number", "须为整数")
+        if spec.minimum is not None and value < spec.minimum:
+            return bad("range", f"must be at least {spec.minimum}", f"不得小于{spec.minimum}")
+        if spec.maximum is not None and value > spec.maximum:
+            return bad("range", f"must be at most {spec.maximum}", f"不得大于{spec.maximum}")
+        return None, value
+    if spec.type == "bool":
+        if not isinstance(value, bool):
+            return bad("type", "must be true or false", "须为是或否")
+        return None, value
+    if spec.type == "list":
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and v.strip() for v in value
+        ):
+            return bad("type", "must be a list of non-empty texts", "须为非空文本列表")
+        if sum(len(v) for v in value) > spec.max_length:
+            return bad("too_long", f"at most {spec.max_length} characters", "内容过长")
+        return None, [v.strip() for v in value]
+    if spec.type == "date":
+        try:
+            return None, date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            return bad("date", "must be a date as YYYY-MM-DD", "须为日期（YYYY-MM-DD）")
+    return bad("type", f"unsupported field type {spec.type}", "不支持的字段类型")
+
+
+def compile_procedure(data: Mapping[str, Any]) -> Procedure:
+    return Procedure(load_procedure(data, guards=GUARDS, effects=EFFECTS))
