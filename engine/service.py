@@ -544,7 +544,13 @@ class Engine:
             rec = self._load_record(tx, case.record_id) if needs_record else None
             today = self.calendar.local_date(now)
             ctx = Context(case.data, fields, rec, today, proc.spec.rules)
-            fired = proc.fire(case.state, trigger, ctx)
+            try:
+                fired = proc.fire(case.state, trigger, ctx)
+            except TransitionNotAllowed as exc:
+                # The machine knows the guards; the engine knows who is asking.
+                raise TransitionNotAllowed(
+                    trigger, case.state, self._allowed_names(proc, case, actor),
+                    exc.reason, exc.reason_zh) from None
             branch = fired.trigger
             data = {**case.data, **fields, **branch.sets}
             detail = case.detail
@@ -647,8 +653,8 @@ class Engine:
                 continue
             if not self._in_scope(b.scope, case, actor):
                 continue
-            # Guards that depend on the command's own fields are judged when it is sent.
-            if rec is not None and proc.guard_verdicts(case.state, trig, ctx):
+            # Judged without the command's fields: guards on those are checked when it is sent.
+            if proc.guard_verdicts(case.state, trig, ctx):
                 continue
             out.append({
                 "trigger": trig, "label": b.label.model_dump(), "required": list(b.required),

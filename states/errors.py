@@ -36,6 +36,7 @@ class TransitionNotAllowed(RedressError):
         self.state = state
         self.allowed = allowed
         self.reason = reason
+        self.reason_zh = reason_zh
         msg = reason or f"trigger {trigger!r} is not allowed in state {state!r}"
         zh = reason_zh or f"当前状态“{state}”下不能执行“{trigger}”"
         super().__init__(
