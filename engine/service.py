@@ -525,7 +525,7 @@ class Engine:
             if idempotency_key else None
         )
         with self.db.tx() as tx:
-            case = self._load_case(tx, case_id, actor)
+            case = self._load_case(tx, case_id, actor, lock=True)
             if idempotency_key:
                 prior = tx.one(sql.EVENT_BY_KEY, {"case_id": case_id, "key": idempotency_key})
                 if prior is not None:
@@ -558,9 +558,6 @@ class Engine:
             closed = proc.is_closed(fired.dest)
             at = self._ts(now)
             seq = case.event_seq + 1
-            # The version-checked update comes first: a concurrent loser stops here, before
-            # writing anything else (on PostgreSQL it waits for the winner, then sees 0 rows).
-            # event_seq/last_hash are finalised after the event row is built.
             prev_hash = case.last_hash
             payload_text = canonical(fields)
             timer_changes = self._apply_timer_plan(tx, proc, case, fired.source, fired.dest,
@@ -599,8 +596,12 @@ class Engine:
         return Advanced(case.id, fired.dest, version, seq, notices=tuple(notices),
                         record_version=record_version)
 
-    def _load_case(self, tx: Tx, case_id: int, actor: Actor) -> _Case:
-        row = tx.one(sql.CASE_FOR_COMMAND, {"id": case_id})
+    def _load_case(self, tx: Tx, case_id: int, actor: Actor, lock: bool = False) -> _Case:
+        # A command locks the case row as it reads it (PostgreSQL), so a concurrent command
+        # waits here and then sees the new version: it fails as stale before writing anything.
+        # SQLite's BEGIN IMMEDIATE has already serialised writers.
+        q = sql.CASE_FOR_COMMAND + (" FOR UPDATE OF c" if lock and not self._sqlite else "")
+        row = tx.one(q, {"id": case_id})
         if row is None or not self._can_see(actor, row[0], row[6], row[12]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
             raise NotFound(f"no case {case_id}", f"没有编号为{case_id}的案件")

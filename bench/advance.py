@@ -1,0 +1,505 @@
+"""Full `advance` commands per second against the bare floor, on SQLite and PostgreSQL.
+
+The measured command is the objection procedure's `accept` on a fresh `submitted` case, by the
+credit office's handler, with an empty payload and the expected version: a typical transition
+that loads the case and its record, stops the formal-check timer, starts the mark-disputed
+timer, queues the notice of acceptance, updates the case (version checked) and appends one
+hash-chained event. It does not change the record.
+
+The floor is the same SQL statements, in the same order, with parameters of the same shape,
+sent straight through the DB-API driver (sqlite3 with the engine's PRAGMAs and BEGIN IMMEDIATE,
+or psycopg), one transaction per case, on a second set of identical cases in the same database.
+The statement list is captured from a real `advance` during warm-up and checked against the
+floor's plan before anything is timed, so the two cannot silently drift apart. Engine and floor
+run in alternating blocks so that database growth and background work hit both alike.
+
+Memory: RSS, Python's allocated blocks and gc objects, after a warm-up, after N engine advances
+and after 2N (the second N on more cases), reported as growth per 1000 cases.
+
+    python bench/advance.py                    # SQLite; PostgreSQL too if the env names one
+    python bench/advance.py --pg postgresql://postgres@127.0.0.1:5432/test
+    python bench/advance.py --full             # 20000 cases
+
+The last line of stdout is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+from engine import sql
+from engine.db import Database, Tx, to_pyformat
+from engine.settings import get_settings
+
+BENCH = "advance"
+PROCEDURE = "objection"
+TRIGGER = "accept"
+TRANSITION = "objection accept (submitted → accepted), by office_handler, payload {}"
+DEFAULT_CASES = 2000
+FULL_CASES = 20000
+TARGET_RATIO = 3.0
+BLOCK = 250  # engine and floor alternate in blocks of this many cases
+
+Op = Callable[[int], None]
+
+
+# -- the statements --------------------------------------------------------------------------
+
+
+def floor_plan(pg: bool) -> list[tuple[str, str]]:
+    """The Tx calls `advance(accept)` makes on a fresh case, in order: (method, SQL)."""
+    return [
+        ("one", sql.CASE_FOR_COMMAND),
+        ("one", sql.RECORD_FOR_UPDATE + (" FOR UPDATE" if pg else "")),
+        ("all", sql.TIMERS_LIVE),
+        ("execute", sql.TIMER_STOP),
+        ("executemany", sql.TIMER_INSERT),
+        ("executemany", sql.OUTBOX_INSERT),
+        ("execute", sql.CASE_UPDATE),
+        ("execute", sql.EVENT_INSERT),
+    ]
+
+
+@dataclass
+class Call:
+    method: str
+    sql: str
+    params: dict[str, Any]
+    rows: int = 1
+
+
+@contextmanager
+def capture_tx_calls() -> Iterator[list[Call]]:
+    """Record every statement the engine sends through `Tx` while the block runs."""
+    calls: list[Call] = []
+    originals = {name: getattr(Tx, name) for name in ("execute", "executemany", "one", "all")}
+
+    def recorder(name: str, fn: Any) -> Any:
+        def wrapped(self: Tx, text: str, params: Any = None) -> Any:
+            if name == "executemany":
+                if params:
+                    calls.append(Call(name, text, dict(params[0]), len(params)))
+            else:
+                calls.append(Call(name, text, dict(params or {})))
+            return fn(self, text, params)
+
+        return wrapped
+
+    for name, fn in originals.items():
+        setattr(Tx, name, recorder(name, fn))
+    try:
+        yield calls
+    finally:
+        for name, fn in originals.items():
+            setattr(Tx, name, fn)
+
+
+def check_plan(calls: Sequence[Call], pg: bool) -> list[str]:
+    """Differences between what the engine sent and the floor's plan (empty when identical)."""
+    plan = floor_plan(pg)
+    problems = []
+    if [(k.method, k.sql) for k in calls] != plan:
+        got = [f"{k.method}: {short(k.sql)}" for k in calls]
+        want = [f"{m}: {short(s)}" for m, s in plan]
+        problems.append(f"engine sent {got}, the floor plans {want}")
+    for k in calls:
+        if k.rows != 1:
+            problems.append(f"{short(k.sql)} went with {k.rows} rows, the floor sends 1")
+    return problems
+
+
+def short(text: str, width: int = 72) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+# -- what the driver actually sees -------------------------------------------------------------
+
+
+@dataclass
+class Trace:
+    statements: list[str] = field(default_factory=list)
+    round_trips: int | None = None  # PostgreSQL only: Query + Sync messages sent
+
+
+@contextmanager
+def sqlite_trace(conn: sqlite3.Connection) -> Iterator[Trace]:
+    trace = Trace()
+    conn.set_trace_callback(trace.statements.append)
+    try:
+        yield trace
+    finally:
+        conn.set_trace_callback(None)
+
+
+_PQ_MESSAGE = re.compile(r"^([FB])\t\d+\t(\w+)", re.MULTILINE)
+
+
+@contextmanager
+def pg_trace(conn: Any) -> Iterator[Trace]:
+    """libpq's protocol trace of `conn`; prepared statements are off meanwhile, so every
+    statement's text shows in its Parse message."""
+    from psycopg import pq
+
+    trace = Trace()
+    threshold = conn.prepare_threshold
+    with tempfile.TemporaryFile(mode="w+b") as f:
+        conn.prepare_threshold = None
+        conn.pgconn.trace(f.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            yield trace
+        finally:
+            conn.pgconn.untrace()  # flushes
+            conn.prepare_threshold = threshold
+            f.seek(0)
+            text = f.read().decode("utf-8", "replace")
+    matches = list(_PQ_MESSAGE.finditer(text))
+    trips = 0
+    for i, m in enumerate(matches):
+        if m.group(1) != "F":
+            continue
+        body = text[m.end() : matches[i + 1].start() if i + 1 < len(matches) else len(text)]
+        kind = m.group(2)
+        if kind in ("Query", "Sync"):
+            trips += 1
+        if kind == "Query":
+            trace.statements.append(body.strip().strip('"'))
+        elif kind == "Parse":
+            parts = body.split('"')
+            trace.statements.append(parts[3] if len(parts) > 3 else body.strip())
+    trace.round_trips = trips
+
+
+def normalise(statement: str) -> str:
+    """Statement text with literals blanked (sqlite3's trace expands bound values)."""
+    s = " ".join(statement.split())
+    s = re.sub(r"'(?:[^']|'')*'", "?", s)
+    return re.sub(r"(?<![\w$])-?\d+(?:\.\d+)?\b", "?", s)
+
+
+# -- the floor ---------------------------------------------------------------------------------
+
+
+def make_floor(conn: Any, pg: bool, calls: Sequence[Call]) -> Op:
+    """The floor's `accept`: the engine's statements with parameters built from the captured
+    ones (constant for every case under the fixed clock) and the case's own ids and row."""
+    q_case, q_rec, q_live, q_stop, q_tins, q_out, q_cupd, q_ev = (
+        to_pyformat(s) if pg else s for _, s in floor_plan(pg)
+    )
+    t_stop, t_tins, t_out, t_cupd, t_ev = (calls[i].params for i in (3, 4, 5, 6, 7))
+    now, notice = t_stop["now"], t_out["name"]
+    cur = conn.cursor()
+    commit = conn.commit
+
+    def floor_sqlite(case_id: int) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+        cur.execute(q_case, {"id": case_id})
+        case = cur.fetchone()
+        cur.execute(q_rec, {"id": case[5]})
+        cur.fetchone()
+        cur.execute(q_live, {"case_id": case_id})
+        live = cur.fetchall()
+        cur.execute(q_stop, {"id": live[0][0], "now": now})
+        cur.execute(q_tins, {**t_tins, "case_id": case_id})
+        seq = case[9] + 1
+        cur.execute(q_out, {**t_out, "case_id": case_id, "record_id": case[5],
+                            "idempotency_key": f"case:{case_id}:e{seq}:{notice}"})
+        cur.execute(q_cupd, {**t_cupd, "data": case[8], "seq": seq, "id": case_id,
+                             "version": case[4]})
+        cur.execute(q_ev, {**t_ev, "case_id": case_id, "seq": seq, "case_version": case[4] + 1,
+                           "prev_hash": case[10]})
+        cur.execute("COMMIT")
+
+    def floor_pg(case_id: int) -> None:
+        cur.execute(q_case, {"id": case_id})  # psycopg sends BEGIN first
+        case = cur.fetchone()
+        cur.execute(q_rec, {"id": case[5]})
+        cur.fetchone()
+        cur.execute(q_live, {"case_id": case_id})
+        live = cur.fetchall()
+        cur.execute(q_stop, {"id": live[0][0], "now": now})
+        cur.execute(q_tins, {**t_tins, "case_id": case_id})
+        seq = case[9] + 1
+        cur.execute(q_out, {**t_out, "case_id": case_id, "record_id": case[5],
+                            "idempotency_key": f"case:{case_id}:e{seq}:{notice}"})
+        cur.execute(q_cupd, {**t_cupd, "data": case[8], "seq": seq, "id": case_id,
+                             "version": case[4]})
+        cur.execute(q_ev, {**t_ev, "case_id": case_id, "seq": seq, "case_version": case[4] + 1,
+                           "prev_hash": case[10]})
+        commit()
+
+    return floor_pg if pg else floor_sqlite
+
+
+def floor_connection(db: Database, url: str) -> Any:
+    """A plain driver connection to the same database, set up as the engine sets up its own."""
+    if db.dialect == "sqlite":
+        busy = int(get_settings().sqlite_busy_timeout_ms)
+        conn = sqlite3.connect(db.engine.url.database or "", timeout=30, isolation_level=None)
+        for pragma in ("journal_mode=WAL", f"busy_timeout={busy}", "foreign_keys=ON",
+                       "synchronous=NORMAL"):
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
+    import psycopg
+
+    return psycopg.connect(c.libpq_url(url))
+
+
+# -- one backend -------------------------------------------------------------------------------
+
+
+def timed(op: Op, ids: Sequence[int], samples: c.Samples) -> None:
+    clock = time.perf_counter_ns
+    for case_id in ids:
+        t0 = clock()
+        op(case_id)
+        samples.add(clock() - t0)
+
+
+def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
+    pg = not url.startswith("sqlite")
+    started = time.perf_counter()
+    warm = max(10, min(100, n // 20))
+    db = c.migrated_database(url)
+    office = c.build_office(db)
+    total = 2 * warm + 3 * n
+    with c.progress_bar() as bar:
+        task = bar.add_task(f"{label}: records", total=total)
+        records = c.create_records(office, total, lambda: bar.advance(task))
+        bar.update(task, description=f"{label}: open cases", completed=0)
+        cases = c.open_objections(office, records, lambda: bar.advance(task))
+    # Warm-up cases first, then engine and floor cases alternate, then the engine's second N.
+    warm_engine, warm_floor = cases[:warm], cases[warm : 2 * warm]
+    paired = cases[2 * warm : 2 * warm + 2 * n]
+    engine_ids, floor_ids = paired[0::2], paired[1::2]
+    engine_more = cases[2 * warm + 2 * n :]
+    setup_s = time.perf_counter() - started
+
+    engine = office.engine
+    handler = office.actor("office_handler")
+
+    def engine_op(case_id: int) -> None:
+        engine.advance(case_id, TRIGGER, handler, {}, 1)
+
+    # Warm up, capturing the statements of the first advance and tracing the last one.
+    with capture_tx_calls() as calls:
+        engine_op(warm_engine[0])
+    problems = check_plan(calls, pg)
+    if problems:
+        raise SystemExit(
+            "the engine's statements for accept no longer match the floor's plan; "
+            "update bench/advance.py:\n  " + "\n  ".join(problems)
+        )
+    for case_id in warm_engine[1:-1]:
+        engine_op(case_id)
+    fairy = db.engine.raw_connection()
+    raw = fairy.driver_connection
+    fairy.close()
+    with (pg_trace(raw) if pg else sqlite_trace(raw)) as engine_trace:
+        engine_op(warm_engine[-1])
+    if not engine_trace.statements:
+        c.note("[yellow]note: the engine used another pooled connection; no driver trace[/]")
+
+    fconn = floor_connection(db, url)
+    floor_op = make_floor(fconn, pg, calls)
+    for case_id in warm_floor[:-1]:
+        floor_op(case_id)
+    with (pg_trace(fconn) if pg else sqlite_trace(fconn)) as floor_trace:
+        floor_op(warm_floor[-1])
+
+    # Timed: N engine and N floor advances in alternating blocks, then N more engine ones.
+    engine_s, floor_s, more_s = c.Samples(n), c.Samples(n), c.Samples(len(engine_more))
+    mem0 = c.memory_snapshot()
+    for i, start in enumerate(range(0, n, BLOCK)):
+        blocks: list[tuple[Op, Sequence[int], c.Samples]] = [
+            (engine_op, engine_ids[start : start + BLOCK], engine_s),
+            (floor_op, floor_ids[start : start + BLOCK], floor_s),
+        ]
+        for op, ids, samples in blocks if i % 2 == 0 else blocks[::-1]:
+            timed(op, ids, samples)
+    mem1 = c.memory_snapshot()
+    timed(engine_op, engine_more, more_s)
+    mem2 = c.memory_snapshot()
+
+    verify(db, len(cases))
+    fconn.close()
+    db.dispose()
+
+    eng, flo, more = (c.summarize(s.values()) for s in (engine_s, floor_s, more_s))
+    ratio = round(eng["mean_ms"] / flo["mean_ms"], 2)
+    e_norm = [normalise(s) for s in engine_trace.statements]
+    f_norm = [normalise(s) for s in floor_trace.statements]
+    return {
+        "backend": label,
+        "location": location,
+        "engine": eng,
+        "floor": flo,
+        "engine_second_n": more,
+        "ratio": ratio,
+        "within_target": ratio <= TARGET_RATIO,
+        "engine_overhead_us": round((eng["mean_ms"] - flo["mean_ms"]) * 1000, 1),
+        "statements_per_advance": {
+            "engine": len(engine_trace.statements) or None,
+            "floor": len(floor_trace.statements),
+            "engine_only": sorted((Counter(e_norm) - Counter(f_norm)).elements()),
+            "floor_only": sorted((Counter(f_norm) - Counter(e_norm)).elements()),
+        },
+        "round_trips_per_advance": (
+            {"engine": engine_trace.round_trips, "floor": floor_trace.round_trips}
+            if pg else None
+        ),
+        "statements": [f"{k.method}: {short(k.sql, 200)}" for k in calls],
+        "engine_trace": [short(s, 200) for s in engine_trace.statements],
+        "memory": {
+            "after_warmup": mem0,
+            "after_n": mem1,
+            "after_2n": mem2,
+            "per_1000_cases_n": c.growth_per_1000(mem0, mem1, n),
+            "per_1000_cases_2n": c.growth_per_1000(mem0, mem2, 2 * n),
+            "per_1000_cases_second_n": c.growth_per_1000(mem1, mem2, n),
+        },
+        "setup_s": round(setup_s, 2),
+        "run_s": round(time.perf_counter() - started - setup_s, 2),
+    }
+
+
+def verify(db: Database, n_cases: int) -> None:
+    """Every case, engine's or floor's, ends in the same place having written the same rows."""
+    checks = {
+        "accepted at version 2": (
+            "SELECT count(*) FROM cases WHERE state = 'accepted' AND version = 2 "
+            "AND event_seq = 2"
+        ),
+        "2 events, 2 timers (1 stopped), 2 notices each": (
+            "SELECT count(*) FROM cases c WHERE "
+            "(SELECT count(*) FROM case_events e WHERE e.case_id = c.id) = 2 AND "
+            "(SELECT count(*) FROM timers t WHERE t.case_id = c.id) = 2 AND "
+            "(SELECT count(*) FROM timers t WHERE t.case_id = c.id AND t.status = 'stopped') = 1"
+            " AND (SELECT count(*) FROM outbox o WHERE o.case_id = c.id) = 2"
+        ),
+    }
+    with db.tx(readonly=True) as tx:
+        for what, query in checks.items():
+            got = int(tx.scalar(query))
+            if got != n_cases:
+                raise SystemExit(f"verification failed: {got} of {n_cases} cases {what}")
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def print_backend(r: dict[str, Any], n: int) -> None:
+    eng, flo, more = r["engine"], r["floor"], r["engine_second_n"]
+    st = r["statements_per_advance"]
+    print(f"\n{r['backend']}  ({r['location']})")
+    print(f"  transition: {TRANSITION}; {n} cases each")
+    print(f"  {'':22}{'advances/s':>12}{'mean ms':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for name, s in (("engine", eng), ("floor (bare driver)", flo),
+                    (f"engine, next {more['n']}", more)):
+        print(f"  {name:22}{c.fmt_int(s['per_s']):>12}{s['mean_ms']:>10.3f}{s['p50_ms']:>9.3f}"
+              f"{s['p99_ms']:>9.3f}{s['max_ms']:>9.2f}")
+    verdict = "within" if r["within_target"] else "OVER"
+    print(f"  ratio engine/floor: {r['ratio']:.2f}x  ({verdict} the {TARGET_RATIO:.0f}x target); "
+          f"engine overhead {r['engine_overhead_us']:.0f} us per advance")
+    line = f"  statements per advance (driver trace): engine {st['engine']}, floor {st['floor']}"
+    if r["round_trips_per_advance"]:
+        rt = r["round_trips_per_advance"]
+        line += f"; round trips: engine {rt['engine']}, floor {rt['floor']}"
+    print(line)
+    if st["engine_only"] or st["floor_only"]:
+        print(f"    engine only: {st['engine_only']}; floor only: {st['floor_only']}")
+    print("  engine's Tx statements (the floor sends these, one transaction per case):")
+    for i, s in enumerate(r["statements"], 1):
+        print(f"    {i}. {short(s, 92)}")
+    m = r["memory"]
+    print("  memory (engine; RSS includes SQLite's bounded page cache):")
+    print(f"    {'':18}{'RSS KiB':>10}{'py blocks':>11}{'gc objects':>12}")
+    for name, key in (("after warm-up", "after_warmup"), (f"after {n}", "after_n"),
+                      (f"after {2 * n}", "after_2n")):
+        s = m[key]
+        print(f"    {name:18}{s['rss_kb']:>10,}{s['py_blocks']:>11,}{s['gc_objects']:>12,}")
+    for name, key in ((f"per 1000, first {n}", "per_1000_cases_n"),
+                      (f"per 1000, all {2 * n}", "per_1000_cases_2n"),
+                      (f"per 1000, next {n}", "per_1000_cases_second_n")):
+        g = m[key]
+        print(f"    {name:22}{g['rss_kb']:>+8.1f} KiB{g['py_blocks']:>+10.1f}"
+              f"{g['gc_objects']:>+12.1f}")
+    print(f"  setup {r['setup_s']:.1f} s, measured part {r['run_s']:.1f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--cases", type=int, default=None,
+                    help=f"cases per side (default {DEFAULT_CASES}; {FULL_CASES} with --full)")
+    ap.add_argument("--full", action="store_true", help=f"{FULL_CASES} cases")
+    ap.add_argument("--pg", default=c.default_pg_url(), metavar="URL",
+                    help="PostgreSQL URL (default: $REDRESS_BENCH_PG_URL or "
+                         "$REDRESS_TEST_DATABASE_URL); a private schema is created and dropped")
+    ap.add_argument("--no-pg", action="store_true", help="skip PostgreSQL even if a URL is set")
+    ap.add_argument("--sqlite-dir", type=Path, default=None,
+                    help="directory for the SQLite file (default: a fresh temporary directory)")
+    args = ap.parse_args(argv)
+    n = args.cases or (FULL_CASES if args.full else DEFAULT_CASES)
+    if n < 100:
+        ap.error("--cases must be at least 100")
+    pg_url = None if args.no_pg else args.pg
+
+    results: dict[str, Any] = {"sqlite": None, "postgresql": None}
+    tmp = None
+    if args.sqlite_dir is None:
+        tmp = Path(tempfile.mkdtemp(prefix="redress-bench-"))
+        sqlite_dir = tmp
+    else:
+        sqlite_dir = args.sqlite_dir
+        sqlite_dir.mkdir(parents=True, exist_ok=True)
+    db_file = sqlite_dir / f"advance-{uuid.uuid4().hex[:8]}.db"
+    where = f"{db_file}, {c.fs_type(sqlite_dir) or '?'}; WAL, synchronous=NORMAL"
+    try:
+        results["sqlite"] = run_backend(f"SQLite {sqlite3.sqlite_version}",
+                                        f"sqlite:///{db_file}", n, where)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print_backend(results["sqlite"], n)
+
+    if pg_url:
+        version = c.pg_server_version(c.libpq_url(pg_url))
+        with c.pg_schema(pg_url) as url:
+            schema = url.rsplit("%3D", 1)[1]
+            host = pg_url.split("@")[-1].split("?")[0]
+            results["postgresql"] = run_backend(f"PostgreSQL {version}", url, n,
+                                                f"{host}, schema {schema} (dropped afterwards)")
+        print_backend(results["postgresql"], n)
+    else:
+        print("\nPostgreSQL: skipped (no --pg URL, REDRESS_BENCH_PG_URL or "
+              "REDRESS_TEST_DATABASE_URL)")
+
+    machine = c.machine_info(c.libpq_url(pg_url) if pg_url else None)
+    c.emit_json(BENCH, {
+        "cases": n,
+        "transition": TRANSITION,
+        "target_ratio": TARGET_RATIO,
+        **results,
+        "machine": machine,
+    })
+
+
+if __name__ == "__main__":
+    main()

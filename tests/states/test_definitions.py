@@ -1,0 +1,107 @@
+"""Procedure definitions: the built-ins load; broken ones fail with one clear message."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from states.machine import compile_procedure
+from states.procedures.objection import OBJECTION_V1
+from states.procedures.repair import REPAIR_V1, REPAIR_V2
+from states.registry import builtin_registry
+from states.spec import DefinitionError
+
+
+def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    d = copy.deepcopy(OBJECTION_V1)
+    change(d)
+    return d
+
+
+def _trigger(d: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(t for t in d["triggers"] if t["name"] == name)
+
+
+def _state(d: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in d["states"] if s["name"] == name)
+
+
+BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("unknown destination", lambda d: _trigger(d, "accept").update(dest="acepted"),
+     "trigger 'accept': unknown destination state 'acepted'"),
+    ("unknown source", lambda d: _trigger(d, "accept").update(sources=["submited"]),
+     "trigger 'accept': unknown source state 'submited'"),
+    ("unknown role", lambda d: _trigger(d, "accept").update(roles=["janitor"]),
+     "trigger 'accept': unknown role 'janitor'"),
+    ("unreachable", lambda d: d["states"].append(
+        {"name": "limbo", "label": {"zh": "悬", "en": "limbo"},
+         "summary": {"zh": "悬", "en": "limbo"}, "terminal": True}),
+     "state 'limbo' is unreachable from 'submitted'"),
+    ("dead end", lambda d: _state(d, "closed").update(terminal=False),
+     "state 'closed' is not terminal but has no exit"),
+    ("terminal with exits", lambda d: _state(d, "verifying").update(terminal=True),
+     "terminal state 'verifying' has exits"),
+    ("unknown timer", lambda d: _state(d, "verifying").update(starts=["verfy"]),
+     "state 'verifying' starts unknown timer 'verfy'"),
+    ("unknown notice", lambda d: _trigger(d, "accept").update(notices=["acceptence"]),
+     "trigger 'accept': unknown notice 'acceptence'"),
+    ("unknown guard", lambda d: _trigger(d, "accept").update(guards=["is_sunny"]),
+     "trigger 'accept': unknown guard 'is_sunny'"),
+    ("unknown effect", lambda d: _trigger(d, "approve_decision").update(effect="erase"),
+     "trigger 'approve_decision': unknown effect 'erase'"),
+    ("bad period", lambda d: d["timers"][0].update(period="soon"),
+     "timer 'formal_check': bad period"),
+    ("expiry trigger not for the clock",
+     lambda d: next(t for t in d["timers"] if t["name"] == "review_window").update(
+         expiry_trigger="notify"),
+     "expiry trigger 'notify' lacks role 'system'"),
+    ("unknown field", lambda d: _trigger(d, "reject").update(required=["reasonz"]),
+     "trigger 'reject': unknown field 'reasonz'"),
+    ("two initial states", lambda d: _state(d, "accepted").update(initial=True),
+     "exactly one initial state"),
+    ("shape", lambda d: d.update(version="two"), "version"),
+]
+
+
+@pytest.mark.parametrize(("what", "change", "expected"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_definition_fails_with_clear_message(
+    what: str, change: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    with pytest.raises(DefinitionError) as err:
+        compile_procedure(_broken(change))
+    message = str(err.value)
+    assert message.startswith("procedure 'objection' version ")
+    assert expected in message, message
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    def two(d: dict[str, Any]) -> None:
+        _trigger(d, "accept").update(dest="nowhere")
+        _trigger(d, "reject").update(roles=["janitor"])
+
+    with pytest.raises(DefinitionError) as err:
+        compile_procedure(_broken(two))
+    assert len(err.value.problems) >= 2
+
+
+@pytest.mark.parametrize("definition", [OBJECTION_V1, REPAIR_V1, REPAIR_V2])
+def test_builtin_definitions_load_and_export_mermaid(definition: dict[str, Any]) -> None:
+    proc = compile_procedure(definition)
+    text = proc.mermaid()
+    assert text.startswith("stateDiagram-v2")
+    for state in proc.states:
+        assert f"    {state} : " in text
+    for t in definition["triggers"]:
+        assert f": {t['name']}" in text
+    assert "class reviewing current" in compile_procedure(REPAIR_V2).mermaid(
+        highlight="reviewing")
+
+
+def test_one_shared_machine_per_version() -> None:
+    reg = builtin_registry()
+    proc = reg.get("objection", 1)
+    assert proc.machine.models == []  # nothing is ever added to the shared machine
+    assert reg.get("objection", 1) is proc
