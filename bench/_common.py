@@ -119,7 +119,9 @@ def memory_snapshot() -> dict[str, int]:
     }
 
 
-def growth_per_1000(before: Mapping[str, int], after: Mapping[str, int], ops: int) -> dict[str, float]:
+def growth_per_1000(
+    before: Mapping[str, int], after: Mapping[str, int], ops: int
+) -> dict[str, float]:
     """How much each memory figure grew per 1000 operations between two snapshots."""
     return {k: round((after[k] - before[k]) * 1000 / ops, 2) for k in before}
 

@@ -48,7 +48,10 @@ def make_engine(url: str, *, pool_size: int | None = None, echo: bool = False) -
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return sa.create_engine(
-        url, echo=echo, pool_size=pool_size or settings.pool_size, max_overflow=20,
+        url,
+        echo=echo,
+        pool_size=pool_size or settings.pool_size,
+        max_overflow=20,
         pool_pre_ping=True,
     )
 
@@ -127,6 +130,7 @@ class Database:
         """
         fairy = self.engine.raw_connection()
         raw = fairy.driver_connection
+        assert raw is not None
         try:
             if self.dialect == "sqlite":
                 raw.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")

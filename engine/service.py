@@ -135,13 +135,30 @@ def event_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
 
 
 def _event_body(
-    case_id: int, seq: int, trigger: str, src: str | None, dest: str, version: int,
-    actor: str, role: str, at: str, payload: str, detail: str,
+    case_id: int,
+    seq: int,
+    trigger: str,
+    src: str | None,
+    dest: str,
+    version: int,
+    actor: str,
+    role: str,
+    at: str,
+    payload: str,
+    detail: str,
 ) -> dict[str, Any]:
     # Everything that makes the event what it is, so altering any column breaks the chain.
     return {
-        "case_id": case_id, "seq": seq, "trigger": trigger, "from": src, "to": dest,
-        "version": version, "actor": actor, "role": role, "at": at, "payload": payload,
+        "case_id": case_id,
+        "seq": seq,
+        "trigger": trigger,
+        "from": src,
+        "to": dest,
+        "version": version,
+        "actor": actor,
+        "role": role,
+        "at": at,
+        "payload": payload,
         "detail": detail,
     }
 
@@ -186,23 +203,37 @@ class Engine:
 
     def add_department(self, dept_id: str, name_zh: str, name_en: str, kind: str = "unit") -> None:
         if kind not in ("unit", "credit_office"):
-            raise InvalidPayload([FieldError("kind", "choice", "unit or credit_office", "须为unit或credit_office")])
+            raise InvalidPayload(
+                [FieldError("kind", "choice", "unit or credit_office", "须为unit或credit_office")]
+            )
         with self.db.tx() as tx:
             if tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": dept_id}):
                 raise Conflict(f"department {dept_id!r} exists", f"部门“{dept_id}”已存在")
             tx.execute(
                 "INSERT INTO departments (id, name_zh, name_en, kind, created_at) "
                 "VALUES (:id, :zh, :en, :kind, :now)",
-                {"id": dept_id, "zh": name_zh, "en": name_en, "kind": kind,
-                 "now": self._ts(self.now())},
+                {
+                    "id": dept_id,
+                    "zh": name_zh,
+                    "en": name_en,
+                    "kind": kind,
+                    "now": self._ts(self.now()),
+                },
             )
 
     def add_user(self, name: str, role: str, department_id: str) -> tuple[int, str]:
         """Create a user; returns (id, token). Only the token's hash is stored."""
         if role not in STAFF_ROLES:
-            raise InvalidPayload([FieldError(
-                "role", "choice", f"must be one of {', '.join(STAFF_ROLES)}",
-                f"须为{'、'.join(STAFF_ROLES)}之一")])
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "role",
+                        "choice",
+                        f"must be one of {', '.join(STAFF_ROLES)}",
+                        f"须为{'、'.join(STAFF_ROLES)}之一",
+                    )
+                ]
+            )
         token = "rd_" + secrets.token_urlsafe(32)
         with self.db.tx() as tx:
             if not tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": department_id}):
@@ -212,16 +243,23 @@ class Engine:
             uid = tx.scalar(
                 "INSERT INTO users (name, role, department_id, token_hash, active, created_at) "
                 "VALUES (:n, :r, :d, :h, :a, :now) RETURNING id",
-                {"n": name, "r": role, "d": department_id, "h": self._hash_secret(token),
-                 "a": True, "now": self._ts(self.now())},
+                {
+                    "n": name,
+                    "r": role,
+                    "d": department_id,
+                    "h": self._hash_secret(token),
+                    "a": True,
+                    "now": self._ts(self.now()),
+                },
             )
         return int(uid), token
 
     def authenticate(self, token: str) -> Actor:
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(t.users.c.id, t.users.c.name, t.users.c.role, t.users.c.department_id)
-                .where(t.users.c.token_hash == self._hash_secret(token), t.users.c.active)
+                sa.select(
+                    t.users.c.id, t.users.c.name, t.users.c.role, t.users.c.department_id
+                ).where(t.users.c.token_hash == self._hash_secret(token), t.users.c.active)
             ).first()
         if row is None:
             raise Forbidden("unknown or inactive token", "令牌无效或已停用")
@@ -244,7 +282,9 @@ class Engine:
         content: Mapping[str, Any] | None = None,
     ) -> int:
         if actor.role not in ("credit_office", "admin", "system"):
-            raise Forbidden("only the credit office publishes records", "只有信用管理部门可以发布记录")
+            raise Forbidden(
+                "only the credit office publishes records", "只有信用管理部门可以发布记录"
+            )
         errors: list[FieldError] = []
         for fname, value, allowed in (
             ("subject_kind", subject_kind, SUBJECT_KINDS),
@@ -252,43 +292,84 @@ class Engine:
             ("severity", severity, SEVERITIES),
         ):
             if value not in allowed:
-                errors.append(FieldError(fname, "choice", f"{value!r} is not one of: {', '.join(allowed)}",
-                                         f"“{value}”不是可选值之一：{'、'.join(allowed)}"))
+                errors.append(
+                    FieldError(
+                        fname,
+                        "choice",
+                        f"{value!r} is not one of: {', '.join(allowed)}",
+                        f"“{value}”不是可选值之一：{'、'.join(allowed)}",
+                    )
+                )
         if not subject_name.strip():
             errors.append(FieldError("subject_name", "required", "is required", "必填"))
         ident = subject_identifier
         if subject_kind in SUBJECT_KINDS:
             try:
-                ident = validate_subject_identifier(subject_kind, subject_identifier)  # type: ignore[arg-type]
+                ident = validate_subject_identifier(subject_kind, subject_identifier)
             except IdentifierError as exc:
-                errors.append(FieldError("subject_identifier", exc.code, exc.message_en, exc.message_zh))
+                errors.append(
+                    FieldError("subject_identifier", exc.code, exc.message_en, exc.message_zh)
+                )
         if published_from < decision_date:
-            errors.append(FieldError("published_from", "range", "is before the decision date",
-                                     "公示日期早于决定日期"))
+            errors.append(
+                FieldError(
+                    "published_from", "range", "is before the decision date", "公示日期早于决定日期"
+                )
+            )
         if errors:
             raise InvalidPayload(errors)
         now = self.now()
         body = canonical(dict(content or {}))
         with self.db.tx() as tx:
             if not tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": determining_unit}):
-                raise InvalidPayload([FieldError("determining_unit", "unknown",
-                                                 f"no department {determining_unit!r}",
-                                                 f"没有部门“{determining_unit}”")])
-            rid = int(tx.scalar(
-                "INSERT INTO credit_records (subject_kind, subject_name, subject_identifier, "
-                "source_category, severity, determining_unit, decision_date, published_from, "
-                "status, disputed, version, content, repair_barred_until, created_at, updated_at) "
-                "VALUES (:k, :n, :i, :c, :s, :u, :dd, :pf, 'published', :f, 1, :content, NULL, "
-                ":now, :now) RETURNING id",
-                {"k": subject_kind, "n": subject_name.strip(), "i": ident, "c": source_category,
-                 "s": severity, "u": determining_unit, "dd": self._d(decision_date),
-                 "pf": self._d(published_from), "f": False, "content": body,
-                 "now": self._ts(now)},
-            ))
-            tx.execute(sql.RECORD_VERSION_INSERT, {
-                "record_id": rid, "version": 1, "status": "published", "disputed": False,
-                "content": body, "repair_barred_until": None, "reason": "公示 / published",
-                "actor": actor.name, "case_id": None, "at": self._ts(now)})
+                raise InvalidPayload(
+                    [
+                        FieldError(
+                            "determining_unit",
+                            "unknown",
+                            f"no department {determining_unit!r}",
+                            f"没有部门“{determining_unit}”",
+                        )
+                    ]
+                )
+            rid = int(
+                tx.scalar(
+                    "INSERT INTO credit_records (subject_kind, subject_name, subject_identifier, "
+                    "source_category, severity, determining_unit, decision_date, published_from, "
+                    "status, disputed, version, content, repair_barred_until, created_at, "
+                    "updated_at) "
+                    "VALUES (:k, :n, :i, :c, :s, :u, :dd, :pf, 'published', :f, 1, :content, NULL, "
+                    ":now, :now) RETURNING id",
+                    {
+                        "k": subject_kind,
+                        "n": subject_name.strip(),
+                        "i": ident,
+                        "c": source_category,
+                        "s": severity,
+                        "u": determining_unit,
+                        "dd": self._d(decision_date),
+                        "pf": self._d(published_from),
+                        "f": False,
+                        "content": body,
+                        "now": self._ts(now),
+                    },
+                )
+            )
+            tx.execute(
+                sql.RECORD_VERSION_INSERT,
+                {
+                    "record_id": rid,
+                    "version": 1,
+                    "status": "published",
+                    "disputed": False,
+                    "content": body,
+                    "repair_barred_until": None,
+                    "reason": "公示 / published",
+                    "actor": actor.name,
+                    "case_id": None,
+                    "at": self._ts(now),
+                },
+            )
             self._queue_sync(tx, rid, 1, "published", False, now)
         return rid
 
@@ -306,11 +387,16 @@ class Engine:
         action: mark_disputed | unmark_disputed | correct | revoke | stop_publication | republish
         """
         if actor.role not in ("credit_office", "admin"):
-            raise Forbidden("only the credit office changes records", "只有信用管理部门可以变更记录")
+            raise Forbidden(
+                "only the credit office changes records", "只有信用管理部门可以变更记录"
+            )
         if not reason.strip():
             raise InvalidPayload([FieldError("reason", "required", "is required", "必填")])
-        statuses = {"revoke": "revoked", "stop_publication": "publication_stopped",
-                    "republish": "published"}
+        statuses = {
+            "revoke": "revoked",
+            "stop_publication": "publication_stopped",
+            "republish": "published",
+        }
         with self.db.tx() as tx:
             rec = self._load_record(tx, record_id)
             if action == "mark_disputed":
@@ -319,15 +405,31 @@ class Engine:
                 change = RecordChange(reason=reason, disputed=False)
             elif action == "correct":
                 if not content:
-                    raise InvalidPayload([FieldError("content", "required", "the corrected content is required", "须提供更正后的内容")])
+                    raise InvalidPayload(
+                        [
+                            FieldError(
+                                "content",
+                                "required",
+                                "the corrected content is required",
+                                "须提供更正后的内容",
+                            )
+                        ]
+                    )
                 change = RecordChange(reason=reason, content={**rec.content, **content})
             elif action in statuses:
                 if rec.status == statuses[action]:
-                    raise Conflict(f"record {record_id} is already {rec.status}",
-                                   f"记录已是“{rec.status}”状态")
+                    raise Conflict(
+                        f"record {record_id} is already {rec.status}", f"记录已是“{rec.status}”状态"
+                    )
                 change = RecordChange(reason=reason, status=statuses[action])
             else:
-                raise InvalidPayload([FieldError("action", "choice", f"unknown action {action!r}", f"未知操作“{action}”")])
+                raise InvalidPayload(
+                    [
+                        FieldError(
+                            "action", "choice", f"unknown action {action!r}", f"未知操作“{action}”"
+                        )
+                    ]
+                )
             return self._apply_record_change(tx, rec, change, actor.name, None, self.now())
 
     def _load_record(self, tx: Tx, record_id: int, lock: bool = True) -> RecordState:
@@ -338,13 +440,23 @@ class Engine:
         if row is None:
             raise NotFound(f"no record {record_id}", f"没有编号为{record_id}的记录")
         return RecordState(
-            id=row[0], version=row[1], status=row[2], disputed=bool(row[3]), severity=row[4],
-            published_from=t.to_date(row[5]) or date.min, content=json.loads(row[6]),
+            id=row[0],
+            version=row[1],
+            status=row[2],
+            disputed=bool(row[3]),
+            severity=row[4],
+            published_from=t.to_date(row[5]) or date.min,
+            content=json.loads(row[6]),
             repair_barred_until=t.to_date(row[7]),
         )
 
     def _apply_record_change(
-        self, tx: Tx, rec: RecordState, change: RecordChange, actor: str, case_id: int | None,
+        self,
+        tx: Tx,
+        rec: RecordState,
+        change: RecordChange,
+        actor: str,
+        case_id: int | None,
         now: datetime,
     ) -> int:
         status = change.status if change.status is not None else rec.status
@@ -353,17 +465,36 @@ class Engine:
         disputed = change.disputed if change.disputed is not None else rec.disputed
         content = canonical(change.content if change.content is not None else rec.content)
         bar = change.repair_barred_until or rec.repair_barred_until
-        n = tx.execute(sql.RECORD_UPDATE, {
-            "status": status, "disputed": disputed, "content": content,
-            "repair_barred_until": self._d(bar), "now": self._ts(now), "id": rec.id,
-            "version": rec.version})
+        n = tx.execute(
+            sql.RECORD_UPDATE,
+            {
+                "status": status,
+                "disputed": disputed,
+                "content": content,
+                "repair_barred_until": self._d(bar),
+                "now": self._ts(now),
+                "id": rec.id,
+                "version": rec.version,
+            },
+        )
         if n != 1:  # only possible if the row lock was not held; refuse rather than overwrite
             raise Conflict(f"record {rec.id} changed concurrently", "记录已被并发修改，请重试")
         version = rec.version + 1
-        tx.execute(sql.RECORD_VERSION_INSERT, {
-            "record_id": rec.id, "version": version, "status": status, "disputed": disputed,
-            "content": content, "repair_barred_until": self._d(bar), "reason": change.reason,
-            "actor": actor, "case_id": case_id, "at": self._ts(now)})
+        tx.execute(
+            sql.RECORD_VERSION_INSERT,
+            {
+                "record_id": rec.id,
+                "version": version,
+                "status": status,
+                "disputed": disputed,
+                "content": content,
+                "repair_barred_until": self._d(bar),
+                "reason": change.reason,
+                "actor": actor,
+                "case_id": case_id,
+                "at": self._ts(now),
+            },
+        )
         self._queue_sync(tx, rec.id, version, status, disputed, now)
         return version
 
@@ -371,12 +502,26 @@ class Engine:
         self, tx: Tx, record_id: int, version: int, status: str, disputed: bool, now: datetime
     ) -> None:
         # Pushed to the public credit platform in order per record (the version orders them).
-        tx.execute(sql.OUTBOX_INSERT, {
-            "case_id": None, "record_id": record_id, "kind": "platform_sync",
-            "name": "record_changed", "recipient": "platform",
-            "payload": canonical({"record_id": record_id, "version": version, "status": status,
-                                  "disputed": disputed}),
-            "idempotency_key": f"record:{record_id}:v{version}", "now": self._ts(now)})
+        tx.execute(
+            sql.OUTBOX_INSERT,
+            {
+                "case_id": None,
+                "record_id": record_id,
+                "kind": "platform_sync",
+                "name": "record_changed",
+                "recipient": "platform",
+                "payload": canonical(
+                    {
+                        "record_id": record_id,
+                        "version": version,
+                        "status": status,
+                        "disputed": disputed,
+                    }
+                ),
+                "idempotency_key": f"record:{record_id}:v{version}",
+                "now": self._ts(now),
+            },
+        )
 
     # -- opening a case -------------------------------------------------------------------
 
@@ -397,8 +542,10 @@ class Engine:
         proc = self.registry.for_date(procedure, filed)
         fields = proc.validate_intake(payload or {})
         person = self._validate_applicant(applicant)
-        req_hash = hashlib.sha256(canonical(
-            {"p": procedure, "r": record_id, "a": person, "f": fields, "d": filed}).encode()
+        req_hash = hashlib.sha256(
+            canonical(
+                {"p": procedure, "r": record_id, "a": person, "f": fields, "d": filed}
+            ).encode()
         ).hexdigest()
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
         with self.db.tx() as tx:
@@ -406,28 +553,42 @@ class Engine:
                 prior = tx.one(
                     "SELECT id, case_no, request_hash, state, version, procedure, "
                     "definition_version FROM cases WHERE idempotency_key = :k",
-                    {"k": idempotency_key})
+                    {"k": idempotency_key},
+                )
                 if prior is not None:
                     if prior[2] != req_hash:
                         raise IdempotencyConflict(
                             "this idempotency key was used for a different application",
-                            "该幂等键已用于另一份申请")
-                    return Opened(prior[0], prior[1], prior[3], prior[4], prior[5], prior[6],
-                                  None, replayed=True)
+                            "该幂等键已用于另一份申请",
+                        )
+                    return Opened(
+                        prior[0],
+                        prior[1],
+                        prior[3],
+                        prior[4],
+                        prior[5],
+                        prior[6],
+                        None,
+                        replayed=True,
+                    )
             rec = self._load_record(tx, record_id)
-            ctx = Context(case_data={}, payload=fields, record=rec, today=filed,
-                          rules=proc.spec.rules)
+            ctx = Context(
+                case_data={}, payload=fields, record=rec, today=filed, rules=proc.spec.rules
+            )
             for gname in proc.spec.intake_guards:
                 verdict = GUARDS[gname](ctx)
                 if not verdict.ok:
                     raise Ineligible(verdict.reason_en, verdict.reason_zh, verdict.earliest)
             dup = tx.scalar(
                 "SELECT case_no FROM cases WHERE record_id = :r AND procedure = :p "
-                "AND closed_at IS NULL", {"r": record_id, "p": procedure})
+                "AND closed_at IS NULL",
+                {"r": record_id, "p": procedure},
+            )
             if dup:
                 raise Conflict(
                     f"record {record_id} already has an open {procedure} case ({dup})",
-                    f"该记录已有办理中的案件（{dup}）")
+                    f"该记录已有办理中的案件（{dup}）",
+                )
             dept = department_id or self._default_department(tx, actor)
             case_no = self._new_case_no(tx, procedure, filed)
             state = proc.initial
@@ -435,28 +596,59 @@ class Engine:
             at = self._ts(now)
             payload_text = canonical({"applicant": person, **fields})
             detail: dict[str, Any] = {}
-            case_id = int(tx.scalar(
-                "INSERT INTO cases (case_no, procedure, definition_version, state, version, "
-                "record_id, department_id, assignee_id, applicant, data, filed_on, opened_at, "
-                "updated_at, closed_at, event_seq, last_hash, access_code_hash, "
-                "idempotency_key, request_hash) VALUES (:no, :p, :v, :s, 1, :r, :d, NULL, "
-                ":a, :data, :f, :at, :at, NULL, 0, :h, :code, :k, :rh) RETURNING id",
-                {"no": case_no, "p": procedure, "v": proc.version, "s": state, "r": record_id,
-                 "d": dept, "a": canonical(person), "data": canonical(data),
-                 "f": self._d(filed), "at": at, "h": GENESIS,
-                 "code": self._hash_secret(code), "k": idempotency_key, "rh": req_hash}))
-            case = _Case(case_id, procedure, proc.version, state, 1, record_id, dept, None,
-                         data, 0, GENESIS, case_no, "")
+            case_id = int(
+                tx.scalar(
+                    "INSERT INTO cases (case_no, procedure, definition_version, state, version, "
+                    "record_id, department_id, assignee_id, applicant, data, filed_on, opened_at, "
+                    "updated_at, closed_at, event_seq, last_hash, access_code_hash, "
+                    "idempotency_key, request_hash) VALUES (:no, :p, :v, :s, 1, :r, :d, NULL, "
+                    ":a, :data, :f, :at, :at, NULL, 0, :h, :code, :k, :rh) RETURNING id",
+                    {
+                        "no": case_no,
+                        "p": procedure,
+                        "v": proc.version,
+                        "s": state,
+                        "r": record_id,
+                        "d": dept,
+                        "a": canonical(person),
+                        "data": canonical(data),
+                        "f": self._d(filed),
+                        "at": at,
+                        "h": GENESIS,
+                        "code": self._hash_secret(code),
+                        "k": idempotency_key,
+                        "rh": req_hash,
+                    },
+                )
+            )
+            case = _Case(
+                case_id,
+                procedure,
+                proc.version,
+                state,
+                1,
+                record_id,
+                dept,
+                None,
+                data,
+                0,
+                GENESIS,
+                case_no,
+                "",
+            )
             started = self._start_timers(tx, proc, case, proc.spec.initial_state.starts, now)
             if started:
                 detail["deadlines"] = started
             notices = self._queue_notices(tx, proc, case, proc.spec.intake_notices, 1, now)
             if notices:
                 detail["notices"] = notices
-            self._append_event(tx, case, "submit", None, state, 1, actor, now, payload_text,
-                               detail, None, None)
-            tx.execute("UPDATE cases SET event_seq = 1, last_hash = :h WHERE id = :id",
-                       {"h": case.last_hash, "id": case_id})
+            self._append_event(
+                tx, case, "submit", None, state, 1, actor, now, payload_text, detail, None, None
+            )
+            tx.execute(
+                "UPDATE cases SET event_seq = 1, last_hash = :h WHERE id = :id",
+                {"h": case.last_hash, "id": case_id},
+            )
         return Opened(case_id, case_no, state, 1, procedure, proc.version, code)
 
     def _validate_applicant(self, applicant: Mapping[str, Any]) -> dict[str, Any]:
@@ -467,24 +659,38 @@ class Engine:
         name = str(applicant.get("name") or "").strip()
         ident = str(applicant.get("identifier") or "")
         if kind not in SUBJECT_KINDS:
-            errors.append(FieldError("applicant.kind", "choice",
-                                     f"must be one of {', '.join(SUBJECT_KINDS)}",
-                                     f"须为{'、'.join(SUBJECT_KINDS)}之一"))
+            errors.append(
+                FieldError(
+                    "applicant.kind",
+                    "choice",
+                    f"must be one of {', '.join(SUBJECT_KINDS)}",
+                    f"须为{'、'.join(SUBJECT_KINDS)}之一",
+                )
+            )
         if not name:
             errors.append(FieldError("applicant.name", "required", "is required", "必填"))
         elif len(name) > 200:
-            errors.append(FieldError("applicant.name", "too_long", "at most 200 characters", "最多200个字符"))
+            errors.append(
+                FieldError("applicant.name", "too_long", "at most 200 characters", "最多200个字符")
+            )
         if kind in SUBJECT_KINDS:
             try:
                 ident = validate_subject_identifier(kind, ident, self.today())
             except IdentifierError as exc:
-                errors.append(FieldError("applicant.identifier", exc.code, exc.message_en, exc.message_zh))
+                errors.append(
+                    FieldError("applicant.identifier", exc.code, exc.message_en, exc.message_zh)
+                )
         contact = {k: str(applicant[k]).strip() for k in ("email", "phone") if applicant.get(k)}
         extra = set(applicant) - {"kind", "name", "identifier", "email", "phone"}
         for k in sorted(extra):
-            errors.append(FieldError(f"applicant.{k}", "unknown",
-                                     "not a field; allowed: kind, name, identifier, email, phone",
-                                     "无此字段；可用字段：kind、name、identifier、email、phone"))
+            errors.append(
+                FieldError(
+                    f"applicant.{k}",
+                    "unknown",
+                    "not a field; allowed: kind, name, identifier, email, phone",
+                    "无此字段；可用字段：kind、name、identifier、email、phone",
+                )
+            )
         if errors:
             raise InvalidPayload(errors)
         return {"kind": kind, "name": name, "identifier": ident, **contact}
@@ -502,7 +708,9 @@ class Engine:
     def _new_case_no(self, tx: Tx, procedure: str, filed: date) -> str:
         prefix = CASE_PREFIX.get(procedure, procedure[:2].upper())
         for _ in range(8):  # random, so case numbers cannot be enumerated; collisions are rare
-            no = f"{prefix}{filed:%Y%m%d}{''.join(secrets.choice(_CODE_ALPHABET) for _ in range(6))}"
+            no = (
+                f"{prefix}{filed:%Y%m%d}{''.join(secrets.choice(_CODE_ALPHABET) for _ in range(6))}"
+            )
             if not tx.scalar("SELECT 1 FROM cases WHERE case_no = :n", {"n": no}):
                 return no
         raise Conflict("could not allocate a case number", "无法分配案件编号")  # pragma: no cover
@@ -522,7 +730,8 @@ class Engine:
         now = self.now()
         req_hash = (
             hashlib.sha256(canonical([trigger, payload, expected_version]).encode()).hexdigest()
-            if idempotency_key else None
+            if idempotency_key
+            else None
         )
         with self.db.tx() as tx:
             case = self._load_case(tx, case_id, actor, lock=True)
@@ -532,7 +741,8 @@ class Engine:
                     if prior[0] != req_hash:
                         raise IdempotencyConflict(
                             "this idempotency key was used for a different command",
-                            "该幂等键已用于另一操作")
+                            "该幂等键已用于另一操作",
+                        )
                     return Advanced(case_id, prior[1], prior[2], prior[3], replayed=True)
             if expected_version is not None and expected_version != case.version:
                 raise StaleVersion(case_id, expected_version, case.version)
@@ -549,8 +759,12 @@ class Engine:
             except TransitionNotAllowed as exc:
                 # The machine knows the guards; the engine knows who is asking.
                 raise TransitionNotAllowed(
-                    trigger, case.state, self._allowed_names(proc, case, actor),
-                    exc.reason, exc.reason_zh) from None
+                    trigger,
+                    case.state,
+                    self._allowed_names(proc, case, actor),
+                    exc.reason,
+                    exc.reason_zh,
+                ) from None
             branch = fired.trigger
             data = {**case.data, **fields, **branch.sets}
             detail = case.detail
@@ -560,8 +774,9 @@ class Engine:
             seq = case.event_seq + 1
             prev_hash = case.last_hash
             payload_text = canonical(fields)
-            timer_changes = self._apply_timer_plan(tx, proc, case, fired.source, fired.dest,
-                                                   trigger, data, now)
+            timer_changes = self._apply_timer_plan(
+                tx, proc, case, fired.source, fired.dest, trigger, data, now
+            )
             if timer_changes:
                 detail["deadlines"] = timer_changes
             record_version = None
@@ -570,31 +785,66 @@ class Engine:
                 change = effect(rec, Context(data, fields, rec, today, proc.spec.rules))
                 if change is not None:
                     record_version = self._apply_record_change(
-                        tx, rec, change, actor.name, case.id, now)
+                        tx, rec, change, actor.name, case.id, now
+                    )
                     detail["record_version"] = record_version
             notices = self._queue_notices(tx, proc, case, branch.notices, seq, now)
             if notices:
                 detail["notices"] = notices
             detail_text = canonical(detail)
-            body = _event_body(case.id, seq, trigger, fired.source, fired.dest, version,
-                               actor.name, actor.role, t.ts_to_sqlite(now), payload_text,
-                               detail_text)
+            body = _event_body(
+                case.id,
+                seq,
+                trigger,
+                fired.source,
+                fired.dest,
+                version,
+                actor.name,
+                actor.role,
+                t.ts_to_sqlite(now),
+                payload_text,
+                detail_text,
+            )
             new_hash = event_hash(prev_hash, body)
-            n = tx.execute(sql.CASE_UPDATE, {
-                "state": fired.dest, "data": canonical(data), "seq": seq, "hash": new_hash,
-                "now": at, "closed_at": at if closed else None, "id": case.id,
-                "version": case.version})
+            n = tx.execute(
+                sql.CASE_UPDATE,
+                {
+                    "state": fired.dest,
+                    "data": canonical(data),
+                    "seq": seq,
+                    "hash": new_hash,
+                    "now": at,
+                    "closed_at": at if closed else None,
+                    "id": case.id,
+                    "version": case.version,
+                },
+            )
             if n != 1:
                 current = tx.scalar(sql.CASE_VERSION, {"id": case.id})
                 raise StaleVersion(case.id, expected_version or case.version, int(current or 0))
-            tx.execute(sql.EVENT_INSERT, {
-                "case_id": case.id, "seq": seq, "trigger": trigger, "from_state": fired.source,
-                "to_state": fired.dest, "case_version": version, "actor": actor.name,
-                "actor_role": actor.role, "at": at, "payload": payload_text,
-                "detail": detail_text, "prev_hash": prev_hash, "hash": new_hash,
-                "idempotency_key": idempotency_key, "request_hash": req_hash})
-        return Advanced(case.id, fired.dest, version, seq, notices=tuple(notices),
-                        record_version=record_version)
+            tx.execute(
+                sql.EVENT_INSERT,
+                {
+                    "case_id": case.id,
+                    "seq": seq,
+                    "trigger": trigger,
+                    "from_state": fired.source,
+                    "to_state": fired.dest,
+                    "case_version": version,
+                    "actor": actor.name,
+                    "actor_role": actor.role,
+                    "at": at,
+                    "payload": payload_text,
+                    "detail": detail_text,
+                    "prev_hash": prev_hash,
+                    "hash": new_hash,
+                    "idempotency_key": idempotency_key,
+                    "request_hash": req_hash,
+                },
+            )
+        return Advanced(
+            case.id, fired.dest, version, seq, notices=tuple(notices), record_version=record_version
+        )
 
     def _load_case(self, tx: Tx, case_id: int, actor: Actor, lock: bool = False) -> _Case:
         # A command locks the case row as it reads it (PostgreSQL), so a concurrent command
@@ -605,8 +855,21 @@ class Engine:
         if row is None or not self._can_see(actor, row[0], row[6], row[12]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
             raise NotFound(f"no case {case_id}", f"没有编号为{case_id}的案件")
-        return _Case(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                     json.loads(row[8]), row[9], row[10], row[11], row[12])
+        return _Case(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            json.loads(row[8]),
+            row[9],
+            row[10],
+            row[11],
+            row[12],
+        )
 
     @staticmethod
     def _can_see(actor: Actor, case_id: int, dept: str, unit: str) -> bool:
@@ -624,11 +887,19 @@ class Engine:
             raise Forbidden(
                 f"role {actor.role!r} may not {trigger!r}; it needs one of: "
                 f"{', '.join(branch.roles)}",
-                f"角色“{actor.role}”不能执行“{trigger}”，需要：{'、'.join(branch.roles)}")
+                f"角色“{actor.role}”不能执行“{trigger}”，需要：{'、'.join(branch.roles)}",
+            )
         if not self._in_scope(branch.scope, case, actor):
-            who = "the determining unit" if branch.scope == "determining_unit" else "the handling department"
-            raise Forbidden(f"{trigger!r} is for {who} of this case",
-                            f"“{trigger}”须由本案{'认定单位' if branch.scope == 'determining_unit' else '承办部门'}执行")
+            who = (
+                "the determining unit"
+                if branch.scope == "determining_unit"
+                else "the handling department"
+            )
+            unit_zh = "认定单位" if branch.scope == "determining_unit" else "承办部门"
+            raise Forbidden(
+                f"{trigger!r} is for {who} of this case",
+                f"“{trigger}”须由本案{unit_zh}执行",
+            )
 
     @staticmethod
     def _in_scope(scope: str, case: _Case, actor: Actor) -> bool:
@@ -657,17 +928,26 @@ class Engine:
             # Judged without the command's fields: guards on those are checked when it is sent.
             if proc.guard_verdicts(case.state, trig, ctx):
                 continue
-            out.append({
-                "trigger": trig, "label": b.label.model_dump(), "required": list(b.required),
-                "optional": list(b.optional),
-                "fields": [proc.fields[f].model_dump() for f in (*b.required, *b.optional)],
-            })
+            out.append(
+                {
+                    "trigger": trig,
+                    "label": b.label.model_dump(),
+                    "required": list(b.required),
+                    "optional": list(b.optional),
+                    "fields": [proc.fields[f].model_dump() for f in (*b.required, *b.optional)],
+                }
+            )
         return out
 
     # -- timers -----------------------------------------------------------------------------
 
     def _start_timers(
-        self, tx: Tx, proc: Procedure, case: _Case, names: tuple[str, ...], now: datetime,
+        self,
+        tx: Tx,
+        proc: Procedure,
+        case: _Case,
+        names: tuple[str, ...],
+        now: datetime,
         running: set[str] | None = None,
     ) -> list[dict[str, Any]]:
         changes = []
@@ -678,13 +958,28 @@ class Engine:
             spec = proc.timers[name]
             due = self.calendar.due_from(now, Period.parse(spec.period))
             action, at = self._next_action(spec.reminder_before, due, now)
-            rows.append({
-                "case_id": case.id, "record_id": None, "name": name, "period": spec.period,
-                "started_at": self._ts(now), "due_day": self._d(due.day),
-                "due_at": self._ts(due.at), "provisional": due.provisional,
-                "next_action": action, "next_at": self._ts(at)})
-            changes.append({"timer": name, "change": "started", "due": due.day.isoformat(),
-                            "provisional": due.provisional})
+            rows.append(
+                {
+                    "case_id": case.id,
+                    "record_id": None,
+                    "name": name,
+                    "period": spec.period,
+                    "started_at": self._ts(now),
+                    "due_day": self._d(due.day),
+                    "due_at": self._ts(due.at),
+                    "provisional": due.provisional,
+                    "next_action": action,
+                    "next_at": self._ts(at),
+                }
+            )
+            changes.append(
+                {
+                    "timer": name,
+                    "change": "started",
+                    "due": due.day.isoformat(),
+                    "provisional": due.provisional,
+                }
+            )
         tx.executemany(sql.TIMER_INSERT, rows)
         return changes
 
@@ -699,12 +994,22 @@ class Engine:
         return "due", due.at
 
     def _apply_timer_plan(
-        self, tx: Tx, proc: Procedure, case: _Case, src: str, dest: str, trigger: str,
-        data: Mapping[str, Any], now: datetime,
+        self,
+        tx: Tx,
+        proc: Procedure,
+        case: _Case,
+        src: str,
+        dest: str,
+        trigger: str,
+        data: Mapping[str, Any],
+        now: datetime,
     ) -> list[dict[str, Any]]:
         plan = proc.timer_plan(src, dest)
-        ext = [tm for tm in proc.timers.values()
-               if tm.extension and tm.extension.approve_trigger == trigger]
+        ext = [
+            tm
+            for tm in proc.timers.values()
+            if tm.extension and tm.extension.approve_trigger == trigger
+        ]
         if not (plan.stop or plan.pause or plan.resume or plan.start or plan.stop_all or ext):
             return []
         live = {r[1]: r for r in tx.all(sql.TIMERS_LIVE, {"case_id": case.id})}
@@ -712,94 +1017,193 @@ class Engine:
         changes: list[dict[str, Any]] = []
         for name, row in live.items():
             tid, status, period_text, due_day, remaining, extended = (
-                row[0], row[2], row[3], t.to_date(row[4]), row[5], row[6])
+                row[0],
+                row[2],
+                row[3],
+                t.to_date(row[4]),
+                row[5],
+                row[6],
+            )
             period = Period.parse(period_text)
             spec = proc.timers.get(name)
             if plan.stop_all or name in plan.stop:
                 tx.execute(sql.TIMER_STOP, {"id": tid, "now": self._ts(now)})
                 changes.append({"timer": name, "change": "stopped"})
             elif name in plan.pause and status == "active" and due_day is not None:
-                left = (self.calendar.remaining_working_days(due_day, today)
-                        if period.unit == "working_days" else max((due_day - today).days, 0))
+                left = (
+                    self.calendar.remaining_working_days(due_day, today)
+                    if period.unit == "working_days"
+                    else max((due_day - today).days, 0)
+                )
                 tx.execute(sql.TIMER_PAUSE, {"id": tid, "remaining": left})
-                changes.append({"timer": name, "change": "paused", "remaining": left,
-                                "unit": period.unit})
+                changes.append(
+                    {"timer": name, "change": "paused", "remaining": left, "unit": period.unit}
+                )
             elif name in plan.resume and status == "paused" and spec is not None:
                 if period.unit == "working_days":
                     due = self.calendar.resume(today, int(remaining or 0))
                 else:
-                    due = self.calendar.add(today, Period(max(int(remaining or 0), 1), "calendar_days"))
+                    due = self.calendar.add(
+                        today, Period(max(int(remaining or 0), 1), "calendar_days")
+                    )
                 action, at = self._next_action(spec.reminder_before, due, now)
-                tx.execute(sql.TIMER_SET_DUE, {
-                    "id": tid, "due_day": self._d(due.day), "due_at": self._ts(due.at),
-                    "provisional": due.provisional, "extended_days": extended,
-                    "next_action": action, "next_at": self._ts(at)})
-                changes.append({"timer": name, "change": "resumed", "due": due.day.isoformat(),
-                                "reason": f"resumed after {trigger}"})
+                tx.execute(
+                    sql.TIMER_SET_DUE,
+                    {
+                        "id": tid,
+                        "due_day": self._d(due.day),
+                        "due_at": self._ts(due.at),
+                        "provisional": due.provisional,
+                        "extended_days": extended,
+                        "next_action": action,
+                        "next_at": self._ts(at),
+                    },
+                )
+                changes.append(
+                    {
+                        "timer": name,
+                        "change": "resumed",
+                        "due": due.day.isoformat(),
+                        "reason": f"resumed after {trigger}",
+                    }
+                )
             elif spec is not None and spec in ext and status == "active" and due_day is not None:
                 changes.append(self._extend(tx, spec, tid, period, due_day, extended, data, now))
         if plan.start and not plan.stop_all:
-            changes += self._start_timers(tx, proc, case, plan.start, now,
-                                          running={n for n in live if n not in plan.stop})
+            changes += self._start_timers(
+                tx, proc, case, plan.start, now, running={n for n in live if n not in plan.stop}
+            )
         return changes
 
     def _extend(
-        self, tx: Tx, spec: Any, tid: int, period: Period, due_day: date, extended: int,
-        data: Mapping[str, Any], now: datetime,
+        self,
+        tx: Tx,
+        spec: Any,
+        tid: int,
+        period: Period,
+        due_day: date,
+        extended: int,
+        data: Mapping[str, Any],
+        now: datetime,
     ) -> dict[str, Any]:
         days = int(data.get("days") or 0)
         limit = Period.parse(spec.extension.max_total)
         if period.amount + extended + days > limit.amount:
             left = limit.amount - period.amount - extended
             raise TransitionNotAllowed(
-                spec.extension.approve_trigger, "", [],
+                spec.extension.approve_trigger,
+                "",
+                [],
                 f"an extension of {days} days would exceed the limit of {limit}; "
                 f"at most {max(left, 0)} more",
-                f"延期{days}日将超过总期限{limit.amount}日，最多还可延期{max(left, 0)}日")
+                f"延期{days}日将超过总期限{limit.amount}日，最多还可延期{max(left, 0)}日",
+            )
         due = self.calendar.add(due_day, Period(days, period.unit))
         action, at = self._next_action(spec.reminder_before, due, now)
-        tx.execute(sql.TIMER_SET_DUE, {
-            "id": tid, "due_day": self._d(due.day), "due_at": self._ts(due.at),
-            "provisional": due.provisional, "extended_days": extended + days,
-            "next_action": action, "next_at": self._ts(at)})
-        return {"timer": spec.name, "change": "extended", "from": due_day.isoformat(),
-                "due": due.day.isoformat(), "days": days, "reason": data.get("reason")}
+        tx.execute(
+            sql.TIMER_SET_DUE,
+            {
+                "id": tid,
+                "due_day": self._d(due.day),
+                "due_at": self._ts(due.at),
+                "provisional": due.provisional,
+                "extended_days": extended + days,
+                "next_action": action,
+                "next_at": self._ts(at),
+            },
+        )
+        return {
+            "timer": spec.name,
+            "change": "extended",
+            "from": due_day.isoformat(),
+            "due": due.day.isoformat(),
+            "days": days,
+            "reason": data.get("reason"),
+        }
 
     # -- notices and events -------------------------------------------------------------------
 
     def _queue_notices(
-        self, tx: Tx, proc: Procedure, case: _Case, names: tuple[str, ...], seq: int,
+        self,
+        tx: Tx,
+        proc: Procedure,
+        case: _Case,
+        names: tuple[str, ...],
+        seq: int,
         now: datetime,
     ) -> list[str]:
         rows = []
         for name in names:
             spec = proc.notices[name]
-            rows.append({
-                "case_id": case.id, "record_id": case.record_id, "kind": "notice", "name": name,
-                "recipient": spec.recipient,
-                "payload": canonical({"case_no": case.case_no, "template": spec.template,
-                                      "event_seq": seq}),
-                "idempotency_key": f"case:{case.id}:e{seq}:{name}", "now": self._ts(now)})
+            rows.append(
+                {
+                    "case_id": case.id,
+                    "record_id": case.record_id,
+                    "kind": "notice",
+                    "name": name,
+                    "recipient": spec.recipient,
+                    "payload": canonical(
+                        {"case_no": case.case_no, "template": spec.template, "event_seq": seq}
+                    ),
+                    "idempotency_key": f"case:{case.id}:e{seq}:{name}",
+                    "now": self._ts(now),
+                }
+            )
         tx.executemany(sql.OUTBOX_INSERT, rows)
         return list(names)
 
     def _append_event(
-        self, tx: Tx, case: _Case, trigger: str, src: str | None, dest: str, version: int,
-        actor: Actor, now: datetime, payload_text: str, detail: Mapping[str, Any],
-        key: str | None, req_hash: str | None,
+        self,
+        tx: Tx,
+        case: _Case,
+        trigger: str,
+        src: str | None,
+        dest: str,
+        version: int,
+        actor: Actor,
+        now: datetime,
+        payload_text: str,
+        detail: Mapping[str, Any],
+        key: str | None,
+        req_hash: str | None,
     ) -> None:
         seq = case.event_seq + 1
         detail_text = canonical(detail)
         at = self._ts(now)
-        body = _event_body(case.id, seq, trigger, src, dest, version, actor.name, actor.role,
-                           t.ts_to_sqlite(now), payload_text, detail_text)
+        body = _event_body(
+            case.id,
+            seq,
+            trigger,
+            src,
+            dest,
+            version,
+            actor.name,
+            actor.role,
+            t.ts_to_sqlite(now),
+            payload_text,
+            detail_text,
+        )
         new_hash = event_hash(case.last_hash, body)
-        tx.execute(sql.EVENT_INSERT, {
-            "case_id": case.id, "seq": seq, "trigger": trigger, "from_state": src,
-            "to_state": dest, "case_version": version, "actor": actor.name,
-            "actor_role": actor.role, "at": at, "payload": payload_text, "detail": detail_text,
-            "prev_hash": case.last_hash, "hash": new_hash, "idempotency_key": key,
-            "request_hash": req_hash})
+        tx.execute(
+            sql.EVENT_INSERT,
+            {
+                "case_id": case.id,
+                "seq": seq,
+                "trigger": trigger,
+                "from_state": src,
+                "to_state": dest,
+                "case_version": version,
+                "actor": actor.name,
+                "actor_role": actor.role,
+                "at": at,
+                "payload": payload_text,
+                "detail": detail_text,
+                "prev_hash": case.last_hash,
+                "hash": new_hash,
+                "idempotency_key": key,
+                "request_hash": req_hash,
+            },
+        )
         case.event_seq, case.last_hash = seq, new_hash
 
     # -- queries ----------------------------------------------------------------------------
@@ -816,38 +1220,65 @@ class Engine:
             case = self._load_case(tx, case_id, actor)
             proc = self.registry.get(case.procedure, case.definition_version)
             rec = self._load_record(tx, case.record_id, lock=False)
-            row = tx.one("SELECT applicant, filed_on, opened_at, closed_at, version FROM cases "
-                         "WHERE id = :id", {"id": case_id})
+            row = tx.one(
+                "SELECT applicant, filed_on, opened_at, closed_at, version FROM cases "
+                "WHERE id = :id",
+                {"id": case_id},
+            )
             assert row is not None
             timers = tx.all(
                 "SELECT name, status, due_day, due_at, provisional, remaining, extended_days, "
-                "period FROM timers WHERE case_id = :id ORDER BY id", {"id": case_id})
+                "period FROM timers WHERE case_id = :id ORDER BY id",
+                {"id": case_id},
+            )
             allowed = self._allowed(proc, case, actor, rec)
         state = proc.states[case.state]
         applicant = json.loads(row[0])
         own = actor.role in ("admin", "system") or (
-            actor.role == "applicant" or actor.department_id == case.department_id)
+            actor.role == "applicant" or actor.department_id == case.department_id
+        )
         if not own:
             applicant["identifier"] = mask(applicant["identifier"])
         return {
-            "id": case.id, "case_no": case.case_no, "procedure": case.procedure,
-            "definition_version": case.definition_version, "state": case.state,
-            "state_label": state.label.get(lang), "summary": state.summary.get(lang),
+            "id": case.id,
+            "case_no": case.case_no,
+            "procedure": case.procedure,
+            "definition_version": case.definition_version,
+            "state": case.state,
+            "state_label": state.label.get(lang),
+            "summary": state.summary.get(lang),
             "applicant_todo": state.applicant_todo.get(lang) if state.applicant_todo else None,
-            "terminal": state.terminal, "closed": proc.is_closed(case.state),
-            "version": case.version, "department_id": case.department_id,
-            "determining_unit": case.determining_unit, "assignee_id": case.assignee_id,
-            "applicant": applicant, "data": case.data,
-            "filed_on": t.to_date(row[1]), "opened_at": t.to_ts(row[2]),
+            "terminal": state.terminal,
+            "closed": proc.is_closed(case.state),
+            "version": case.version,
+            "department_id": case.department_id,
+            "determining_unit": case.determining_unit,
+            "assignee_id": case.assignee_id,
+            "applicant": applicant,
+            "data": case.data,
+            "filed_on": t.to_date(row[1]),
+            "opened_at": t.to_ts(row[2]),
             "closed_at": t.to_ts(row[3]),
-            "record": {"id": rec.id, "version": rec.version, "status": rec.status,
-                       "disputed": rec.disputed, "severity": rec.severity,
-                       "content": rec.content},
+            "record": {
+                "id": rec.id,
+                "version": rec.version,
+                "status": rec.status,
+                "disputed": rec.disputed,
+                "severity": rec.severity,
+                "content": rec.content,
+            },
             "deadlines": [
-                {"timer": r[0], "label": proc.timers[r[0]].label.get(lang) if r[0] in proc.timers else r[0],
-                 "status": r[1], "due_day": t.to_date(r[2]), "due_at": t.to_ts(r[3]),
-                 "provisional": bool(r[4]), "remaining": r[5], "extended_days": r[6],
-                 "period": r[7]}
+                {
+                    "timer": r[0],
+                    "label": proc.timers[r[0]].label.get(lang) if r[0] in proc.timers else r[0],
+                    "status": r[1],
+                    "due_day": t.to_date(r[2]),
+                    "due_at": t.to_ts(r[3]),
+                    "provisional": bool(r[4]),
+                    "remaining": r[5],
+                    "extended_days": r[6],
+                    "period": r[7],
+                }
                 for r in timers
             ],
             "allowed_actions": allowed,
@@ -859,20 +1290,36 @@ class Engine:
             rows = tx.all(
                 "SELECT seq, trigger, from_state, to_state, case_version, actor, actor_role, at, "
                 "payload, detail, hash FROM case_events WHERE case_id = :id ORDER BY seq",
-                {"id": case_id})
+                {"id": case_id},
+            )
         return [
-            {"seq": r[0], "trigger": r[1], "from": r[2], "to": r[3], "version": r[4],
-             "actor": r[5], "role": r[6], "at": t.to_ts(r[7]), "payload": json.loads(r[8]),
-             "detail": json.loads(r[9]), "hash": r[10]}
+            {
+                "seq": r[0],
+                "trigger": r[1],
+                "from": r[2],
+                "to": r[3],
+                "version": r[4],
+                "actor": r[5],
+                "role": r[6],
+                "at": t.to_ts(r[7]),
+                "payload": json.loads(r[8]),
+                "detail": json.loads(r[9]),
+                "hash": r[10],
+            }
             for r in rows
         ]
 
     def record_versions(self, record_id: int) -> list[dict[str, Any]]:
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(t.record_versions).where(t.record_versions.c.record_id == record_id)
-                .order_by(t.record_versions.c.version)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(t.record_versions)
+                    .where(t.record_versions.c.record_id == record_id)
+                    .order_by(t.record_versions.c.version)
+                )
+                .mappings()
+                .all()
+            )
         return [{**r, "content": json.loads(r["content"])} for r in rows]
 
     # -- audit --------------------------------------------------------------------------------
@@ -881,18 +1328,36 @@ class Engine:
         """Walk every case's event chain; report the first broken link of each case."""
         problems: list[AuditProblem] = []
         with self.db.read() as conn:
-            cases = conn.execute(sa.select(t.cases.c.id, t.cases.c.case_no, t.cases.c.last_hash,
-                                           t.cases.c.event_seq).order_by(t.cases.c.id)).all()
+            cases = conn.execute(
+                sa.select(
+                    t.cases.c.id, t.cases.c.case_no, t.cases.c.last_hash, t.cases.c.event_seq
+                ).order_by(t.cases.c.id)
+            ).all()
             for c in cases:
-                rows = conn.execute(
-                    sa.select(t.case_events).where(t.case_events.c.case_id == c.id)
-                    .order_by(t.case_events.c.seq)).mappings().all()
+                rows = (
+                    conn.execute(
+                        sa.select(t.case_events)
+                        .where(t.case_events.c.case_id == c.id)
+                        .order_by(t.case_events.c.seq)
+                    )
+                    .mappings()
+                    .all()
+                )
                 prev = GENESIS
                 for i, ev in enumerate(rows, start=1):
-                    body = _event_body(c.id, ev["seq"], ev["trigger"], ev["from_state"],
-                                       ev["to_state"], ev["case_version"], ev["actor"],
-                                       ev["actor_role"], t.ts_to_sqlite(ev["at"]),
-                                       ev["payload"], ev["detail"])
+                    body = _event_body(
+                        c.id,
+                        ev["seq"],
+                        ev["trigger"],
+                        ev["from_state"],
+                        ev["to_state"],
+                        ev["case_version"],
+                        ev["actor"],
+                        ev["actor_role"],
+                        t.ts_to_sqlite(ev["at"]),
+                        ev["payload"],
+                        ev["detail"],
+                    )
                     problem = None
                     if ev["seq"] != i:
                         problem = f"event {i} is missing (found seq {ev['seq']})"
@@ -906,6 +1371,12 @@ class Engine:
                     prev = ev["hash"]
                 else:
                     if rows and (c.last_hash != prev or c.event_seq != len(rows)):
-                        problems.append(AuditProblem(c.id, c.case_no, len(rows),
-                                                     "the case row does not point at its last event"))
+                        problems.append(
+                            AuditProblem(
+                                c.id,
+                                c.case_no,
+                                len(rows),
+                                "the case row does not point at its last event",
+                            )
+                        )
         return problems

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REDRESS_", env_file=".env", extra="ignore")
 
-    # SQLite under ./var/ is the embedded default; PostgreSQL (postgresql+psycopg://...) in production.
+    # SQLite under ./var/ is the embedded default; PostgreSQL (postgresql://...) in production.
     database_url: str = Field(default_factory=lambda: f"sqlite:///{ROOT / 'var' / 'redress.db'}")
     timezone: str = "Asia/Shanghai"
     # Operators' calendar data (official notices and local days), a JSON file per load.

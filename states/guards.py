@@ -48,7 +48,9 @@ CONTENT_OUTCOMES = frozenset({"corrected", "supplemented"})
 def listing_wrongful(ctx: Context) -> Verdict:
     if ctx.case_data.get("outcome") in WRONGFUL_OUTCOMES:
         return OK
-    return Verdict(False, "决定结果不涉及错误列入", "the decision does not find the listing wrongful")
+    return Verdict(
+        False, "决定结果不涉及错误列入", "the decision does not find the listing wrongful"
+    )
 
 
 def extension_requested(ctx: Context) -> Verdict:

@@ -231,7 +231,7 @@ class Procedure:
     def mermaid(self, lang: str = "zh", highlight: str | None = None) -> str:
         lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
         for s in self.spec.states:
-            lines.append(f'    {s.name} : {s.label.get(lang)}')
+            lines.append(f"    {s.name} : {s.label.get(lang)}")
         for t in self.spec.triggers:
             for src in t.sources:
                 dest = src if t.dest == "=" else t.dest
@@ -283,9 +283,7 @@ def _check_field(spec: FieldSpec, value: Any) -> tuple[FieldError | None, Any]:
             return bad("type", "must be true or false", "须为是或否")
         return None, value
     if spec.type == "list":
-        if not isinstance(value, list) or not all(
-            isinstance(v, str) and v.strip() for v in value
-        ):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             return bad("type", "must be a list of non-empty texts", "须为非空文本列表")
         if sum(len(v) for v in value) > spec.max_length:
             return bad("too_long", f"at most {spec.max_length} characters", "内容过长")

@@ -36,8 +36,9 @@ class Registry:
         return sorted({name for name, _ in self._by_key})
 
     def versions(self, name: str) -> list[Procedure]:
-        found = sorted((p for (n, _), p in self._by_key.items() if n == name),
-                       key=lambda p: p.version)
+        found = sorted(
+            (p for (n, _), p in self._by_key.items() if n == name), key=lambda p: p.version
+        )
         if not found:
             raise NotFound(f"no procedure named {name!r}", f"没有名为“{name}”的程序")
         return found

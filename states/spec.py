@@ -188,9 +188,7 @@ def load_procedure(
     try:
         spec = ProcedureSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        ]
+        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise DefinitionError(name, version, problems) from None
     problems = _semantic_problems(spec, guards, effects)
     if problems:
@@ -215,15 +213,15 @@ def _semantic_problems(
     if len(initials) != 1:
         out.append(f"exactly one initial state is needed, found {initials or 'none'}")
 
-    for f in spec.fields:
-        if f.type == "choice" and not f.choices:
-            out.append(f"field {f.name!r} is a choice without choices")
+    for fs in spec.fields:
+        if fs.type == "choice" and not fs.choices:
+            out.append(f"field {fs.name!r} is a choice without choices")
 
     for t in spec.triggers:
         where = f"trigger {t.name!r}"
-        for s in t.sources:
-            if s not in states:
-                out.append(f"{where}: unknown source state {s!r}")
+        for src in t.sources:
+            if src not in states:
+                out.append(f"{where}: unknown source state {src!r}")
         if t.dest not in states and t.dest != "=":  # "=": stays where it is (reflexive)
             out.append(f"{where}: unknown destination state {t.dest!r}")
         if not t.roles:
@@ -231,9 +229,9 @@ def _semantic_problems(
         for r in t.roles:
             if r not in ROLES:
                 out.append(f"{where}: unknown role {r!r} (known: {', '.join(ROLES)})")
-        for f in (*t.required, *t.optional):
-            if f not in fields:
-                out.append(f"{where}: unknown field {f!r}")
+        for fname in (*t.required, *t.optional):
+            if fname not in fields:
+                out.append(f"{where}: unknown field {fname!r}")
         for g in (*t.guards, *t.unless):
             if g not in guards:
                 out.append(f"{where}: unknown guard {g!r}")
@@ -251,11 +249,11 @@ def _semantic_problems(
         first = by_name.setdefault(t.name, t)
         if (first.roles, first.required, first.scope) != (t.roles, t.required, t.scope):
             out.append(f"trigger {t.name!r}: branches differ in roles, required fields or scope")
-        for s in t.sources:
-            k = (t.name, s, t.dest)
+        for src in t.sources:
+            k = (t.name, src, t.dest)
             seen[k] = seen.get(k, 0) + 1
             if seen[k] == 2:
-                out.append(f"trigger {t.name!r}: two branches from {s!r} to {t.dest!r}")
+                out.append(f"trigger {t.name!r}: two branches from {src!r} to {t.dest!r}")
 
     for s in spec.states:
         for kind, names in (("starts", s.starts), ("stops", s.stops), ("pauses", s.pauses)):
@@ -264,9 +262,7 @@ def _semantic_problems(
                     out.append(f"state {s.name!r} {kind} unknown timer {n!r}")
         exits = [t for t in spec.triggers if s.name in t.sources]
         if s.terminal and exits:
-            out.append(
-                f"terminal state {s.name!r} has exits: {sorted({t.name for t in exits})}"
-            )
+            out.append(f"terminal state {s.name!r} has exits: {sorted({t.name for t in exits})}")
         if not s.terminal and not exits:
             out.append(f"state {s.name!r} is not terminal but has no exit")
         if s.terminal and (s.starts or s.pauses):
@@ -283,9 +279,7 @@ def _semantic_problems(
         if tm.expiry_trigger is not None:
             if tm.expiry_trigger not in trigger_names:
                 out.append(f"{where}: unknown expiry trigger {tm.expiry_trigger!r}")
-            elif not any(
-                "system" in t.roles for t in spec.triggers if t.name == tm.expiry_trigger
-            ):
+            elif not any("system" in t.roles for t in spec.triggers if t.name == tm.expiry_trigger):
                 out.append(f"{where}: expiry trigger {tm.expiry_trigger!r} lacks role 'system'")
         if tm.expiry_trigger is None and not tm.escalation:
             out.append(f"{where}: neither an expiry trigger nor an escalation chain")
@@ -307,24 +301,24 @@ def _semantic_problems(
         if not any(tm.name in s.starts for s in spec.states):
             out.append(f"{where}: no state starts it")
 
-    for n in spec.notices:
-        if n.recipient not in RECIPIENTS:
-            out.append(f"notice {n.name!r}: unknown recipient {n.recipient!r}")
-    for n in spec.intake_notices:
-        if n not in notices:
-            out.append(f"intake notice {n!r} is not defined")
-    for f in (*spec.intake_required, *spec.intake_optional):
-        if f not in fields:
-            out.append(f"intake field {f!r} is not defined")
+    for ns in spec.notices:
+        if ns.recipient not in RECIPIENTS:
+            out.append(f"notice {ns.name!r}: unknown recipient {ns.recipient!r}")
+    for notice_name in spec.intake_notices:
+        if notice_name not in notices:
+            out.append(f"intake notice {notice_name!r} is not defined")
+    for field_name in (*spec.intake_required, *spec.intake_optional):
+        if field_name not in fields:
+            out.append(f"intake field {field_name!r} is not defined")
     for g in spec.intake_guards:
         if g not in guards:
             out.append(f"unknown intake guard {g!r}")
 
     if len(initials) == 1:
         reach = _reachable(spec, initials[0])
-        for s in spec.states:
-            if s.name not in reach:
-                out.append(f"state {s.name!r} is unreachable from {initials[0]!r}")
+        for st in spec.states:
+            if st.name not in reach:
+                out.append(f"state {st.name!r} is unreachable from {initials[0]!r}")
     return out
 
 

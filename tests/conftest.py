@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from engine.clock import FixedClock
 from engine.db import Database, make_engine
+from engine.demo import add_staff
 from engine.migrate import upgrade
 from engine.service import Actor, Engine
 from states.identifiers import make_resident_id, make_uscc
@@ -91,8 +92,13 @@ class World:
     def actor(self, key: str) -> Actor:
         return self.actors[key]
 
-    def record(self, severity: str = "general", published_from: date = date(2025, 6, 1),
-               unit: str = "amr", kind: str = "enterprise") -> int:
+    def record(
+        self,
+        severity: str = "general",
+        published_from: date = date(2025, 6, 1),
+        unit: str = "amr",
+        kind: str = "enterprise",
+    ) -> int:
         if kind in ("enterprise", "government"):
             ident = make_uscc("91310000MA1FL" + uuid.uuid4().hex[:4].upper())
         else:
@@ -120,18 +126,8 @@ APPLICANT = {
 
 
 def build_world(engine: Engine, clock: FixedClock) -> World:
-    engine.add_department("office", "市信用办", "City Credit Office", kind="credit_office")
-    engine.add_department("amr", "市市场监管局", "Market Regulation Bureau")
-    engine.add_department("hrss", "市人社局", "Human Resources Bureau")
-    actors: dict[str, Actor] = {}
-    tokens: dict[str, str] = {}
-    for dept in ("office", "amr", "hrss"):
-        for role in ("handler", "reviewer", "head", "credit_office", "admin"):
-            name = f"{dept}_{role}"
-            _, token = engine.add_user(name, role, dept)
-            tokens[name] = token
-            actors[name] = engine.authenticate(token)
-    return World(engine, clock, actors, tokens)
+    staff = add_staff(engine)
+    return World(engine, clock, staff.actors, staff.tokens)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ STAFF = ("handler", "reviewer", "head", "credit_office")
 APPROVERS = ("reviewer", "head")
 
 
-def L(zh: str, en: str) -> dict[str, str]:  # noqa: N802 - reads like a literal in the tables
+def L(zh: str, en: str) -> dict[str, str]:
     return {"zh": zh, "en": en}
 
 
@@ -40,7 +40,13 @@ FIELDS: list[dict[str, Any]] = [
     {"name": "outcome", "type": "choice", "choices": OUTCOMES, "label": L("处理结果", "outcome")},
     {"name": "corrections", "label": L("更正或补充内容", "corrected or added content")},
     {"name": "items", "type": "list", "label": L("需补正的材料", "missing items")},
-    {"name": "days", "type": "int", "minimum": 1, "maximum": 30, "label": L("延期工作日数", "days")},
+    {
+        "name": "days",
+        "type": "int",
+        "minimum": 1,
+        "maximum": 30,
+        "label": L("延期工作日数", "days"),
+    },
     {
         "name": "finding",
         "type": "choice",
@@ -49,7 +55,11 @@ FIELDS: list[dict[str, Any]] = [
     },
     {"name": "measures", "label": L("恢复信誉措施", "measures taken")},
     {"name": "obligations_met", "type": "bool", "label": L("已履行法定义务", "obligations met")},
-    {"name": "commitment_signed", "type": "bool", "label": L("已签署信用承诺书", "commitment signed")},
+    {
+        "name": "commitment_signed",
+        "type": "bool",
+        "label": L("已签署信用承诺书", "commitment signed"),
+    },
 ]
 
 

@@ -1,8 +1,8 @@
 """Credit repair (信用修复), in two effective-dated versions.
 
 Version 1 follows NDRC Order No. 58 (in force 2023-05-01 to 2026-03-31); version 2 follows NDRC
-Order No. 36 (from 2026-04-01) together with 国办发〔2025〕22号: acceptance within 3 working days and
-the result to the applicant within 10 working days of the application, an overall deadline that
+Order No. 36 (from 2026-04-01) together with 国办发〔2025〕22号: acceptance within 3 working days
+and the result to the applicant within 10 working days of the application, an overall deadline that
 spans the whole case and pauses while documents are awaited. The filing date picks the version.
 Periods marked (default) are ours to choose.
 """
@@ -205,7 +205,9 @@ def _repair(
             notice("supplement_request", "补正通知书", "request for missing documents"),
             notice("deemed_withdrawal", "视为撤回通知书", "notice of deemed withdrawal"),
             notice("withdrawal_confirmed", "撤回确认书", "confirmation of withdrawal"),
-            notice("forward_to_unit", "信用修复申请转办函", "forwarded application", "determining_unit"),
+            notice(
+                "forward_to_unit", "信用修复申请转办函", "forwarded application", "determining_unit"
+            ),
             notice("repair_decision", "信用修复决定书", "decision granting repair"),
             notice("repair_denial", "不予修复决定书", "decision denying repair"),
             notice("repair_revocation", "撤销修复决定书", "decision revoking the repair"),
@@ -361,7 +363,7 @@ REPAIR_V1 = _repair(
     overall_period=None,
 )
 
-# NDRC Order No. 36 (2026) with 国办发〔2025〕22号: accept in 3, result within 10 of the application.
+# NDRC Order No. 36 (2026) with 国办发〔2025〕22号: accept in 3, result within 10 of applying.
 REPAIR_V2 = _repair(
     version=2,
     effective_from="2026-04-01",

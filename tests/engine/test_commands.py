@@ -8,10 +8,10 @@ import threading
 from typing import Any
 
 import pytest
-
 from conftest import APPLICANT, World, count, snapshot
-from engine.service import SYSTEM, Actor, Engine
 from helpers import OBJECTION_INTAKE, PAYLOADS, drive, open_objection
+
+from engine.service import SYSTEM, Actor, Engine
 from states.errors import (
     Conflict,
     Forbidden,
@@ -66,11 +66,15 @@ def test_idempotent_retry_returns_first_result(world: World) -> None:
     before = snapshot(world.engine)
     again = world.engine.advance(case.case_id, "accept", handler, {}, 1, idempotency_key="k-1")
     assert again.replayed and (again.state, again.version, again.seq) == (
-        first.state, first.version, first.seq)
+        first.state,
+        first.version,
+        first.seq,
+    )
     assert snapshot(world.engine) == before
     with pytest.raises(IdempotencyConflict):
-        world.engine.advance(case.case_id, "accept", handler, {"comment": "不同"}, 1,
-                             idempotency_key="k-1")
+        world.engine.advance(
+            case.case_id, "accept", handler, {"comment": "不同"}, 1, idempotency_key="k-1"
+        )
     assert snapshot(world.engine) == before
 
 
@@ -82,10 +86,14 @@ def test_idempotent_open_case(world: World) -> None:
     assert again.replayed and again.case_id == first.case_id and again.access_code is None
     assert snapshot(world.engine) == before
     with pytest.raises(IdempotencyConflict):
-        world.engine.open_case(procedure="objection", record_id=rec, applicant=APPLICANT,
-                               actor=world.actor("office_handler"),
-                               payload={**OBJECTION_INTAKE, "grounds": "另一理由"},
-                               idempotency_key="app-1")
+        world.engine.open_case(
+            procedure="objection",
+            record_id=rec,
+            applicant=APPLICANT,
+            actor=world.actor("office_handler"),
+            payload={**OBJECTION_INTAKE, "grounds": "另一理由"},
+            idempotency_key="app-1",
+        )
 
 
 def test_refused_commands_write_nothing(world: World) -> None:
@@ -116,16 +124,26 @@ def test_invalid_payload_names_every_field(world: World) -> None:
     case = open_objection(world)
     drive(world, case.case_id, "objection", ["accept", "mark_disputed"])
     with pytest.raises(InvalidPayload) as err:
-        world.engine.advance(case.case_id, "propose_decision", world.actor("office_handler"),
-                             {"outcome": "maybe", "reasons": 3, "extra": "x"}, 3)
+        world.engine.advance(
+            case.case_id,
+            "propose_decision",
+            world.actor("office_handler"),
+            {"outcome": "maybe", "reasons": 3, "extra": "x"},
+            3,
+        )
     fields = {e.field: e.code for e in err.value.errors}
-    assert fields == {"outcome": "choice", "reasons": "type", "legal_basis": "required",
-                      "extra": "unknown"}
+    assert fields == {
+        "outcome": "choice",
+        "reasons": "type",
+        "legal_basis": "required",
+        "extra": "unknown",
+    }
     assert "maybe" in str(err.value) and "corrected" in str(err.value)
 
 
-def test_effect_failure_rolls_back_everything(world: World, monkeypatch: pytest.MonkeyPatch
-                                              ) -> None:
+def test_effect_failure_rolls_back_everything(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An error after the case row is updated (here: in the outbox write) leaves no trace."""
     case = open_objection(world)
     before = snapshot(world.engine)
@@ -170,22 +188,37 @@ def test_bad_identifiers_are_refused_with_reason(world: World) -> None:
     rec = world.record()
     bad = {**APPLICANT, "identifier": APPLICANT["identifier"][:-1] + "0"}
     with pytest.raises(InvalidPayload) as err:
-        world.engine.open_case(procedure="objection", record_id=rec, applicant=bad,
-                               actor=world.actor("office_handler"), payload=OBJECTION_INTAKE)
+        world.engine.open_case(
+            procedure="objection",
+            record_id=rec,
+            applicant=bad,
+            actor=world.actor("office_handler"),
+            payload=OBJECTION_INTAKE,
+        )
     (fe,) = err.value.errors
     assert fe.field == "applicant.identifier" and fe.code == "check_char"
     assert "check character" in fe.message and "校验码" in fe.message_zh
     person = {"kind": "person", "name": "张三", "identifier": "11010519491231002"}
     with pytest.raises(InvalidPayload, match="18"):
-        world.engine.open_case(procedure="objection", record_id=rec, applicant=person,
-                               actor=world.actor("office_handler"), payload=OBJECTION_INTAKE)
+        world.engine.open_case(
+            procedure="objection",
+            record_id=rec,
+            applicant=person,
+            actor=world.actor("office_handler"),
+            payload=OBJECTION_INTAKE,
+        )
     with pytest.raises(InvalidPayload) as err:
         world.engine.create_record(
-            actor=world.actor("office_credit_office"), subject_kind="enterprise",
-            subject_name="某公司", subject_identifier="91350100M000100Y4I",
-            source_category="administrative_penalty", severity="general",
-            determining_unit="amr", decision_date=__import__("datetime").date(2026, 1, 5),
-            published_from=__import__("datetime").date(2026, 1, 6))
+            actor=world.actor("office_credit_office"),
+            subject_kind="enterprise",
+            subject_name="某公司",
+            subject_identifier="91350100M000100Y4I",
+            source_category="administrative_penalty",
+            severity="general",
+            determining_unit="amr",
+            decision_date=__import__("datetime").date(2026, 1, 5),
+            published_from=__import__("datetime").date(2026, 1, 6),
+        )
     assert err.value.errors[0].field == "subject_identifier"
     assert err.value.errors[0].code == "charset"
 
@@ -225,5 +258,4 @@ def test_case_keeps_its_definition_version(database: Any, clock: Any) -> None:
     drive(w, old.case_id, "objection", ["forward", "unit_answer"])  # still possible under v1
     assert w.engine.case_view(old.case_id, SYSTEM)["state"] == "answered"
     with pytest.raises(TransitionNotAllowed):
-        w.engine.advance(new.case_id, "forward", w.actor("office_handler"), PAYLOADS["forward"],
-                         3)
+        w.engine.advance(new.case_id, "forward", w.actor("office_handler"), PAYLOADS["forward"], 3)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import World, at
-from engine.service import SYSTEM, Actor
 from helpers import PAYLOADS, actor_for, drive, open_objection, open_repair
+
+from engine.service import SYSTEM, Actor
 from states.errors import Ineligible, TransitionNotAllowed
 
 
@@ -93,15 +93,31 @@ def test_objection_content_outcome_needs_corrections(world: World) -> None:
     case = open_objection(world)
     drive(world, case.case_id, "objection", ["accept", "mark_disputed"])
     with pytest.raises(TransitionNotAllowed, match="corrections"):
-        world.engine.advance(case.case_id, "propose_decision", world.actor("office_handler"),
-                             {**PAYLOADS["propose_decision"], "outcome": "corrected"}, 3)
+        world.engine.advance(
+            case.case_id,
+            "propose_decision",
+            world.actor("office_handler"),
+            {**PAYLOADS["propose_decision"], "outcome": "corrected"},
+            3,
+        )
 
 
 def test_objection_forwarded_to_determining_unit(world: World) -> None:
     case = open_objection(world)
-    drive(world, case.case_id, "objection",
-          ["accept", "mark_disputed", "forward", "unit_answer", *MAIN[2:], "finalize",
-           "restore_reputation"])
+    drive(
+        world,
+        case.case_id,
+        "objection",
+        [
+            "accept",
+            "mark_disputed",
+            "forward",
+            "unit_answer",
+            *MAIN[2:],
+            "finalize",
+            "restore_reputation",
+        ],
+    )
     events = world.engine.events(case.case_id, SYSTEM)
     answer = next(e for e in events if e["trigger"] == "unit_answer")
     assert answer["actor"] == "amr_handler"  # the determining unit answered
@@ -162,16 +178,18 @@ def test_objection_not_accepted(world: World) -> None:
         (["accept", "mark_disputed", "propose_decision"], True),
     ],
 )
-def test_objection_withdrawal_until_decided(world: World, steps: list[str],
-                                            was_marked: bool) -> None:
+def test_objection_withdrawal_until_decided(
+    world: World, steps: list[str], was_marked: bool
+) -> None:
     rec = world.record()
     case = open_objection(world, rec)
     drive(world, case.case_id, "objection", steps)
     version = world.engine.case_view(case.case_id, SYSTEM)["version"]
     # The applicant withdraws on their own (bound to their case).
     applicant = Actor(name=f"applicant:{case.case_no}", role="applicant", case_id=case.case_id)
-    world.engine.advance(case.case_id, "withdraw", applicant, {"reason": "已与认定单位沟通"},
-                         version)
+    world.engine.advance(
+        case.case_id, "withdraw", applicant, {"reason": "已与认定单位沟通"}, version
+    )
     assert world.engine.case_view(case.case_id, SYSTEM)["state"] == "withdrawn"
     history = record_history(world, rec)
     if was_marked:
@@ -192,31 +210,60 @@ def test_objection_withdrawal_refused_after_decision(world: World) -> None:
 def test_objection_review_confirmed_and_overturned(world: World) -> None:
     confirmed = open_objection(world)
     upheld = {**PAYLOADS["propose_decision"], "outcome": "upheld"}
-    drive(world, confirmed.case_id, "objection", [*MAIN, "request_review", "review_confirm"],
-          {"propose_decision": upheld})
+    drive(
+        world,
+        confirmed.case_id,
+        "objection",
+        [*MAIN, "request_review", "review_confirm"],
+        {"propose_decision": upheld},
+    )
     assert world.engine.case_view(confirmed.case_id, SYSTEM)["state"] == "closed"
     assert "review_result" in outbox(world, confirmed.case_id)
 
     rec = world.record()
     overturned = open_objection(world, rec)
-    drive(world, overturned.case_id, "objection", [*MAIN, "request_review", "review_overturn"],
-          {"propose_decision": upheld})
+    drive(
+        world,
+        overturned.case_id,
+        "objection",
+        [*MAIN, "request_review", "review_overturn"],
+        {"propose_decision": upheld},
+    )
     # Re-verified after the review: this time the listing is found wrongful and revoked.
-    drive(world, overturned.case_id, "objection",
-          ["propose_decision", "approve_decision", "notify", "finalize", "restore_reputation"])
+    drive(
+        world,
+        overturned.case_id,
+        "objection",
+        ["propose_decision", "approve_decision", "notify", "finalize", "restore_reputation"],
+    )
     assert world.engine.case_view(overturned.case_id, SYSTEM)["state"] == "closed"
     # published → disputed → upheld → disputed again on review → revoked → reputation restored
     assert record_history(world, rec) == [
-        ("published", False), ("published", True), ("published", False), ("published", True),
-        ("revoked", False), ("revoked", False)]
+        ("published", False),
+        ("published", True),
+        ("published", False),
+        ("published", True),
+        ("revoked", False),
+        ("revoked", False),
+    ]
     assert_chain(world, overturned.case_id)
 
 
 def test_objection_decision_returned_for_more_verification(world: World) -> None:
     case = open_objection(world)
-    drive(world, case.case_id, "objection",
-          ["accept", "mark_disputed", "propose_decision", "return_decision", "propose_decision",
-           "approve_decision"])
+    drive(
+        world,
+        case.case_id,
+        "objection",
+        [
+            "accept",
+            "mark_disputed",
+            "propose_decision",
+            "return_decision",
+            "propose_decision",
+            "approve_decision",
+        ],
+    )
     assert world.engine.case_view(case.case_id, SYSTEM)["state"] == "decided"
     assert_chain(world, case.case_id)
 
@@ -228,23 +275,35 @@ def test_verification_extension_is_bounded(world: World) -> None:
     verify = next(d for d in view["deadlines"] if d["timer"] == "verify")
     assert verify["due_day"] == date(2026, 4, 14)  # 5 working days from 04-07
     for days, due in ((5, date(2026, 4, 21)), (10, date(2026, 5, 8))):
-        drive(world, case.case_id, "objection", ["request_extension", "approve_extension"],
-              {"request_extension": {"days": days, "reason": "需调取外单位材料"}})
+        drive(
+            world,
+            case.case_id,
+            "objection",
+            ["request_extension", "approve_extension"],
+            {"request_extension": {"days": days, "reason": "需调取外单位材料"}},
+        )
         view = world.engine.case_view(case.case_id, SYSTEM)
         verify = next(d for d in view["deadlines"] if d["timer"] == "verify")
         assert verify["due_day"] == due  # 10 days after 04-21 crosses Labour Day (5/1–5/5)
     assert verify["extended_days"] == 15  # 5 + 15 = 20 working days: the limit
-    drive(world, case.case_id, "objection", ["request_extension"],
-          {"request_extension": {"days": 1, "reason": "再延一日"}})
+    drive(
+        world,
+        case.case_id,
+        "objection",
+        ["request_extension"],
+        {"request_extension": {"days": 1, "reason": "再延一日"}},
+    )
     version = world.engine.case_view(case.case_id, SYSTEM)["version"]
     with pytest.raises(TransitionNotAllowed, match="exceed"):
-        world.engine.advance(case.case_id, "approve_extension", world.actor("office_reviewer"),
-                             {}, version)
+        world.engine.advance(
+            case.case_id, "approve_extension", world.actor("office_reviewer"), {}, version
+        )
     # The refused approval changed nothing; the request can still be refused instead.
     drive(world, case.case_id, "objection", ["reject_extension"])
     events = world.engine.events(case.case_id, SYSTEM)
-    changes = [c for e in events for c in e["detail"].get("deadlines", ())
-               if c["change"] == "extended"]
+    changes = [
+        c for e in events for c in e["detail"].get("deadlines", ()) if c["change"] == "extended"
+    ]
     assert [c["due"] for c in changes] == ["2026-04-21", "2026-05-08"]
     assert_chain(world, case.case_id)
 
@@ -307,7 +366,10 @@ def test_repair_revoked_for_fraud_bars_new_applications(world: World) -> None:
     assert view["state"] == "repair_revoked"
     assert view["record"]["status"] == "published"  # published again
     assert record_history(world, rec) == [
-        ("published", False), ("repaired", False), ("published", False)]
+        ("published", False),
+        ("repaired", False),
+        ("published", False),
+    ]
     with pytest.raises(Ineligible) as err:
         open_repair(world, rec)
     assert err.value.earliest == date(2029, 4, 7)  # 3-year bar from the revocation
@@ -329,9 +391,12 @@ def test_repair_eligibility_by_severity(world: World) -> None:
     unpaid = world.record()
     with pytest.raises(Ineligible, match="obligations"):
         world.engine.open_case(
-            procedure="repair", record_id=unpaid, applicant=__import__("conftest").APPLICANT,
+            procedure="repair",
+            record_id=unpaid,
+            applicant=__import__("conftest").APPLICANT,
             actor=world.actor("office_handler"),
-            payload={"grounds": "x", "obligations_met": False, "commitment_signed": True})
+            payload={"grounds": "x", "obligations_met": False, "commitment_signed": True},
+        )
 
 
 def test_repair_version_follows_filing_date(world: World) -> None:

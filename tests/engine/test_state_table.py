@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from conftest import World, snapshot
-from engine.service import SYSTEM
 from helpers import OBJECTION_PATHS, PAYLOADS, REPAIR_PATHS, drive, open_objection, open_repair
+
+from engine.service import SYSTEM
 from states.errors import TransitionNotAllowed
 from states.registry import builtin_registry
 

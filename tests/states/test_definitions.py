@@ -30,38 +30,85 @@ def _state(d: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
-    ("unknown destination", lambda d: _trigger(d, "accept").update(dest="acepted"),
-     "trigger 'accept': unknown destination state 'acepted'"),
-    ("unknown source", lambda d: _trigger(d, "accept").update(sources=["submited"]),
-     "trigger 'accept': unknown source state 'submited'"),
-    ("unknown role", lambda d: _trigger(d, "accept").update(roles=["janitor"]),
-     "trigger 'accept': unknown role 'janitor'"),
-    ("unreachable", lambda d: d["states"].append(
-        {"name": "limbo", "label": {"zh": "悬", "en": "limbo"},
-         "summary": {"zh": "悬", "en": "limbo"}, "terminal": True}),
-     "state 'limbo' is unreachable from 'submitted'"),
-    ("dead end", lambda d: _state(d, "closed").update(terminal=False),
-     "state 'closed' is not terminal but has no exit"),
-    ("terminal with exits", lambda d: _state(d, "verifying").update(terminal=True),
-     "terminal state 'verifying' has exits"),
-    ("unknown timer", lambda d: _state(d, "verifying").update(starts=["verfy"]),
-     "state 'verifying' starts unknown timer 'verfy'"),
-    ("unknown notice", lambda d: _trigger(d, "accept").update(notices=["acceptence"]),
-     "trigger 'accept': unknown notice 'acceptence'"),
-    ("unknown guard", lambda d: _trigger(d, "accept").update(guards=["is_sunny"]),
-     "trigger 'accept': unknown guard 'is_sunny'"),
-    ("unknown effect", lambda d: _trigger(d, "approve_decision").update(effect="erase"),
-     "trigger 'approve_decision': unknown effect 'erase'"),
-    ("bad period", lambda d: d["timers"][0].update(period="soon"),
-     "timer 'formal_check': bad period"),
-    ("expiry trigger not for the clock",
-     lambda d: next(t for t in d["timers"] if t["name"] == "review_window").update(
-         expiry_trigger="notify"),
-     "expiry trigger 'notify' lacks role 'system'"),
-    ("unknown field", lambda d: _trigger(d, "reject").update(required=["reasonz"]),
-     "trigger 'reject': unknown field 'reasonz'"),
-    ("two initial states", lambda d: _state(d, "accepted").update(initial=True),
-     "exactly one initial state"),
+    (
+        "unknown destination",
+        lambda d: _trigger(d, "accept").update(dest="acepted"),
+        "trigger 'accept': unknown destination state 'acepted'",
+    ),
+    (
+        "unknown source",
+        lambda d: _trigger(d, "accept").update(sources=["submited"]),
+        "trigger 'accept': unknown source state 'submited'",
+    ),
+    (
+        "unknown role",
+        lambda d: _trigger(d, "accept").update(roles=["janitor"]),
+        "trigger 'accept': unknown role 'janitor'",
+    ),
+    (
+        "unreachable",
+        lambda d: d["states"].append(
+            {
+                "name": "limbo",
+                "label": {"zh": "悬", "en": "limbo"},
+                "summary": {"zh": "悬", "en": "limbo"},
+                "terminal": True,
+            }
+        ),
+        "state 'limbo' is unreachable from 'submitted'",
+    ),
+    (
+        "dead end",
+        lambda d: _state(d, "closed").update(terminal=False),
+        "state 'closed' is not terminal but has no exit",
+    ),
+    (
+        "terminal with exits",
+        lambda d: _state(d, "verifying").update(terminal=True),
+        "terminal state 'verifying' has exits",
+    ),
+    (
+        "unknown timer",
+        lambda d: _state(d, "verifying").update(starts=["verfy"]),
+        "state 'verifying' starts unknown timer 'verfy'",
+    ),
+    (
+        "unknown notice",
+        lambda d: _trigger(d, "accept").update(notices=["acceptence"]),
+        "trigger 'accept': unknown notice 'acceptence'",
+    ),
+    (
+        "unknown guard",
+        lambda d: _trigger(d, "accept").update(guards=["is_sunny"]),
+        "trigger 'accept': unknown guard 'is_sunny'",
+    ),
+    (
+        "unknown effect",
+        lambda d: _trigger(d, "approve_decision").update(effect="erase"),
+        "trigger 'approve_decision': unknown effect 'erase'",
+    ),
+    (
+        "bad period",
+        lambda d: d["timers"][0].update(period="soon"),
+        "timer 'formal_check': bad period",
+    ),
+    (
+        "expiry trigger not for the clock",
+        lambda d: next(t for t in d["timers"] if t["name"] == "review_window").update(
+            expiry_trigger="notify"
+        ),
+        "expiry trigger 'notify' lacks role 'system'",
+    ),
+    (
+        "unknown field",
+        lambda d: _trigger(d, "reject").update(required=["reasonz"]),
+        "trigger 'reject': unknown field 'reasonz'",
+    ),
+    (
+        "two initial states",
+        lambda d: _state(d, "accepted").update(initial=True),
+        "exactly one initial state",
+    ),
     ("shape", lambda d: d.update(version="two"), "version"),
 ]
 
@@ -96,8 +143,7 @@ def test_builtin_definitions_load_and_export_mermaid(definition: dict[str, Any])
         assert f"    {state} : " in text
     for t in definition["triggers"]:
         assert f": {t['name']}" in text
-    assert "class reviewing current" in compile_procedure(REPAIR_V2).mermaid(
-        highlight="reviewing")
+    assert "class reviewing current" in compile_procedure(REPAIR_V2).mermaid(highlight="reviewing")
 
 
 def test_one_shared_machine_per_version() -> None:

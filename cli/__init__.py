@@ -1,0 +1,1 @@
+"""The `redress` command line."""

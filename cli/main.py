@@ -1,0 +1,222 @@
+"""`redress`: database, demo data, procedures, audit, users and the server, from one command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.demo import load_demo
+from engine.factory import build_engine
+from engine.migrate import current, upgrade
+from engine.settings import get_settings
+from states.errors import RedressError
+from states.registry import builtin_registry
+
+app = typer.Typer(
+    help="redress: objections, verification, correction and credit repair.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+procedures_app = typer.Typer(help="Procedure definitions.", no_args_is_help=True)
+audit_app = typer.Typer(help="Tamper checks.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(procedures_app, name="procedures")
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: RedressError) -> None:
+    err.print(f"[red]error:[/red] {exc.message_zh}\n       {exc.message}")
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations (creates the SQLite file under ./var/ if needed)."""
+    engine = build_engine()
+    upgrade(engine.db.engine)
+    console.print(f"database at revision {current(engine.db.engine)} ({engine.db.dialect})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    console.print(current(build_engine().db.engine) or "(empty)")
+
+
+@app.command()
+def demo(
+    if_empty: Annotated[bool, typer.Option(help="Do nothing if data is already there.")] = False,
+) -> None:
+    """Load demo departments, staff, records and cases in every state, and print them."""
+    engine = build_engine()
+    upgrade(engine.db.engine)
+    notes = Path(get_settings().var_dir) / "demo.txt"
+    with engine.db.read() as conn:
+        loaded = conn.execute(sa.text("SELECT count(*) FROM departments")).scalar_one()
+    if loaded:
+        if if_empty:
+            console.print(
+                "demo data is already loaded"
+                + (f"; tokens and access codes: {notes}" if notes.exists() else "")
+            )
+            if notes.exists():
+                console.print(notes.read_text(encoding="utf-8"))
+            return
+        err.print("the database already has data; use an empty database for the demo")
+        raise typer.Exit(2)
+    try:
+        staff, cases = load_demo(engine)
+    except RedressError as exc:
+        _fail(exc)
+        return
+    table = Table(title="demo cases / 演示案件")
+    for col in ("case number", "access code", "procedure", "version", "state"):
+        table.add_column(col)
+    for c in cases:
+        table.add_row(c.case_no, c.access_code, c.procedure, str(c.version), c.state)
+    console.print(table)
+    users = Table(title="staff tokens / 工作人员令牌 (shown once)")
+    users.add_column("user")
+    users.add_column("token")
+    for name in (
+        "office_handler",
+        "office_reviewer",
+        "office_head",
+        "amr_handler",
+        "amr_reviewer",
+        "office_admin",
+    ):
+        users.add_row(name, staff.tokens[name])
+    console.print(users)
+    lines = [f"{n}\t{t}" for n, t in staff.tokens.items()]
+    lines += [f"{c.case_no}\t{c.access_code}\t{c.procedure}\t{c.state}" for c in cases]
+    notes.parent.mkdir(parents=True, exist_ok=True)
+    notes.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    console.print(f"saved to {notes} (development data only)")
+
+
+@procedures_app.command("list")
+def procedures_list() -> None:
+    """List every procedure and version with its effective dates."""
+    reg = builtin_registry()
+    table = Table()
+    for col in ("name", "version", "title", "effective from", "until", "states", "triggers"):
+        table.add_column(col)
+    for name in reg.names():
+        for p in reg.versions(name):
+            s = p.spec
+            table.add_row(
+                name,
+                str(p.version),
+                s.title.zh,
+                str(s.effective_from),
+                str(s.effective_until or "—"),
+                str(len(s.states)),
+                str(len(p.branches)),
+            )
+    console.print(table)
+
+
+@procedures_app.command("show")
+def procedures_show(
+    name: str,
+    version: Annotated[int | None, typer.Option(help="Version (default: the newest).")] = None,
+    mermaid: Annotated[bool, typer.Option(help="Print a Mermaid state diagram.")] = False,
+    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+) -> None:
+    """Show a procedure's states and triggers, or its Mermaid diagram."""
+    reg = builtin_registry()
+    try:
+        proc = reg.get(name, version) if version else reg.versions(name)[-1]
+    except RedressError as exc:
+        _fail(exc)
+        return
+    if mermaid:
+        typer.echo(proc.mermaid(lang))
+        return
+    console.print(
+        f"[bold]{proc.spec.title.get(lang)}[/bold] {name} v{proc.version} "
+        f"({proc.spec.effective_from} – {proc.spec.effective_until or ''})"
+    )
+    table = Table()
+    for col in ("trigger", "from", "to", "roles", "required", "notices", "effect"):
+        table.add_column(col)
+    for t in proc.spec.triggers:
+        table.add_row(
+            t.name,
+            ", ".join(t.sources),
+            t.dest,
+            ", ".join(t.roles),
+            ", ".join(t.required),
+            ", ".join(t.notices),
+            t.effect or "",
+        )
+    console.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk every case's event chain; name the first broken link of each case."""
+    problems = build_engine().verify_audit()
+    if not problems:
+        console.print("audit ok: every event chain verifies")
+        return
+    for p in problems:
+        err.print(f"case {p.case_no} (id {p.case_id}): event {p.seq}: {p.problem}")
+    raise typer.Exit(1)
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="handler|reviewer|head|credit_office|admin")],
+    department: Annotated[str, typer.Option(help="Department id")],
+) -> None:
+    """Create a staff user; prints the bearer token once, as the last line."""
+    try:
+        uid, token = build_engine().add_user(name, role, department)
+    except RedressError as exc:
+        _fail(exc)
+        return
+    console.print(f"user {name} (id {uid}, {role}, {department}) created; token:")
+    typer.echo(token)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Run the HTTP server on the configured database."""
+    import uvicorn
+
+    from api.app import create_app
+
+    engine = build_engine()
+    upgrade(engine.db.engine)
+    console.print(
+        f"redress on http://{host}:{port} ({engine.db.dialect}); "
+        f"health: http://{host}:{port}/healthz"
+    )
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print versions."""
+    typer.echo(json.dumps({"redress": "0.1.0"}))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

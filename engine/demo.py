@@ -1,0 +1,257 @@
+"""Demo data: an office, two determining units, staff, records, and cases in every state.
+
+`redress demo` loads it into an empty database so a new user has something to look at; the
+tests use the same sample payloads and paths into each state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from engine.service import SYSTEM, Actor, Engine
+from states.errors import Conflict
+from states.identifiers import make_resident_id, make_uscc
+
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "accept": {},
+    "reject": {"reasons": "申请事项不属于异议范围", "legal_basis": "《条例》第三十六条"},
+    "request_supplement": {"items": ["营业执照副本", "行政处罚撤销决定书"]},
+    "supplement": {"comment": "已补正"},
+    "deem_withdrawn": {},
+    "mark_disputed": {},
+    "forward": {},
+    "unit_answer": {"finding": "record_wrong", "reasons": "处罚决定已于2026年3月撤销"},
+    "propose_decision": {
+        "outcome": "revoked",
+        "reasons": "原处罚决定已被撤销",
+        "legal_basis": "《行政处罚法》第四十八条",
+    },
+    "approve_decision": {},
+    "return_decision": {"reason": "需补充核查"},
+    "notify": {},
+    "request_review": {"grounds": "不服核查结果"},
+    "review_confirm": {"reasons": "原决定正确"},
+    "review_overturn": {"reasons": "原决定认定事实不清"},
+    "finalize": {},
+    "restore_reputation": {"measures": "在信用网站发布更正声明"},
+    "withdraw": {},
+    "request_extension": {"days": 5, "reason": "需向外单位调取材料"},
+    "approve_extension": {},
+    "reject_extension": {"reason": "无正当理由"},
+    "approve": {"reasons": "已履行义务并完成整改", "legal_basis": "《信用修复管理办法》"},
+    "deny": {"reasons": "未履行行政处罚决定", "legal_basis": "《信用修复管理办法》第十条"},
+    "revoke_repair": {"reasons": "提供虚假材料", "legal_basis": "《信用修复管理办法》第二十条"},
+}
+
+OBJECTION_PATHS: dict[str, list[str]] = {
+    "submitted": [],
+    "awaiting_supplement": ["request_supplement"],
+    "accepted": ["accept"],
+    "verifying": ["accept", "mark_disputed"],
+    "forwarded": ["accept", "mark_disputed", "forward"],
+    "answered": ["accept", "mark_disputed", "forward", "unit_answer"],
+    "decision_proposed": ["accept", "mark_disputed", "propose_decision"],
+    "decided": ["accept", "mark_disputed", "propose_decision", "approve_decision"],
+    "notified": ["accept", "mark_disputed", "propose_decision", "approve_decision", "notify"],
+    "under_review": [
+        "accept",
+        "mark_disputed",
+        "propose_decision",
+        "approve_decision",
+        "notify",
+        "request_review",
+    ],
+    "restoring": [
+        "accept",
+        "mark_disputed",
+        "propose_decision",
+        "approve_decision",
+        "notify",
+        "finalize",
+    ],
+    "closed": [
+        "accept",
+        "mark_disputed",
+        "propose_decision",
+        "approve_decision",
+        "notify",
+        "finalize",
+        "restore_reputation",
+    ],
+    "not_accepted": ["reject"],
+    "withdrawn": ["withdraw"],
+    "deemed_withdrawn": ["request_supplement", "deem_withdrawn"],
+}
+
+REPAIR_PATHS: dict[str, list[str]] = {
+    "submitted": [],
+    "forwarded": ["forward"],
+    "awaiting_supplement": ["forward", "request_supplement"],
+    "reviewing": ["forward", "accept"],
+    "repaired": ["forward", "accept", "approve"],
+    "denied": ["forward", "accept", "deny"],
+    "not_accepted": ["forward", "reject"],
+    "withdrawn": ["withdraw"],
+    "deemed_withdrawn": ["forward", "request_supplement", "deem_withdrawn"],
+    "repair_revoked": ["forward", "accept", "approve", "revoke_repair"],
+}
+
+OBJECTION_INTAKE: dict[str, Any] = {"grounds": "该处罚决定已被依法撤销", "commitment_signed": True}
+REPAIR_INTAKE: dict[str, Any] = {
+    "grounds": "已缴清罚款并完成整改",
+    "obligations_met": True,
+    "commitment_signed": True,
+}
+UNIT_TRIGGERS = {
+    "objection": {"unit_answer"},
+    "repair": {
+        "accept",
+        "reject",
+        "request_supplement",
+        "approve",
+        "deny",
+        "request_extension",
+        "approve_extension",
+        "reject_extension",
+    },
+}
+APPROVER_TRIGGERS = {
+    "approve_decision",
+    "return_decision",
+    "review_confirm",
+    "review_overturn",
+    "approve_extension",
+    "reject_extension",
+    "approve",
+    "deny",
+}
+DEPARTMENTS = (
+    ("office", "市信用办", "City Credit Office", "credit_office"),
+    ("amr", "市市场监管局", "Market Regulation Bureau", "unit"),
+    ("hrss", "市人社局", "Human Resources Bureau", "unit"),
+)
+ROLES = ("handler", "reviewer", "head", "credit_office", "admin")
+
+
+def actor_key(procedure: str, trigger: str) -> str:
+    """The natural user for a trigger: the determining unit's or the office's staff."""
+    if trigger == "revoke_repair":
+        return "office_credit_office"
+    dept = "amr" if trigger in UNIT_TRIGGERS[procedure] else "office"
+    return f"{dept}_{'reviewer' if trigger in APPROVER_TRIGGERS else 'handler'}"
+
+
+@dataclass
+class Staff:
+    actors: dict[str, Actor] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def for_trigger(self, procedure: str, trigger: str) -> Actor:
+        if trigger == "deem_withdrawn":
+            return SYSTEM
+        return self.actors[actor_key(procedure, trigger)]
+
+
+def add_staff(engine: Engine) -> Staff:
+    staff = Staff()
+    for dept, zh, en, kind in DEPARTMENTS:
+        engine.add_department(dept, zh, en, kind=kind)
+    for dept, *_ in DEPARTMENTS:
+        for role in ROLES:
+            name = f"{dept}_{role}"
+            _, token = engine.add_user(name, role, dept)
+            staff.tokens[name] = token
+            staff.actors[name] = engine.authenticate(token)
+    return staff
+
+
+def drive(
+    engine: Engine,
+    staff: Staff,
+    case_id: int,
+    procedure: str,
+    steps: list[str],
+    payloads: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    for trig in steps:
+        version = engine.case_view(case_id, SYSTEM)["version"]
+        payload = (payloads or {}).get(trig, PAYLOADS[trig])
+        engine.advance(case_id, trig, staff.for_trigger(procedure, trig), payload, version)
+
+
+def sample_identifier(kind: str) -> str:
+    if kind in ("enterprise", "government"):
+        return make_uscc("91310000MA1FL" + uuid.uuid4().hex[:4].upper())
+    return make_resident_id("31010419900307" + str(uuid.uuid4().int)[:3])
+
+
+SUBJECTS = (
+    ("enterprise", "上海示例贸易有限公司"),
+    ("enterprise", "浦江建设工程有限公司"),
+    ("government", "某区城市管理局"),
+    ("civil_servant", "王某某"),
+    ("person", "李某"),
+)
+
+
+@dataclass(frozen=True)
+class DemoCase:
+    case_no: str
+    access_code: str
+    procedure: str
+    version: int
+    state: str
+
+
+def load_demo(engine: Engine) -> tuple[Staff, list[DemoCase]]:
+    """Load the demo into an empty database. Raises Conflict if it is already there."""
+    staff = add_staff(engine)
+    office = staff.actors["office_credit_office"]
+    made: list[DemoCase] = []
+    plans: list[tuple[str, date | None, str, list[str]]]
+    plans = [("objection", None, s, p) for s, p in OBJECTION_PATHS.items()]
+    plans += [("repair", None, s, p) for s, p in REPAIR_PATHS.items()]
+    # A few cases filed before 2026-04-01 follow the Order 58 rules (version 1).
+    plans += [("repair", date(2026, 3, 2), s, REPAIR_PATHS[s]) for s in ("reviewing", "repaired")]
+    for i, (procedure, filed, state, path) in enumerate(plans):
+        kind, name = SUBJECTS[i % len(SUBJECTS)]
+        ident = sample_identifier(kind)
+        record = engine.create_record(
+            actor=office,
+            subject_kind=kind,
+            subject_name=name,
+            subject_identifier=ident,
+            source_category="administrative_penalty",
+            severity="general",
+            determining_unit="amr",
+            decision_date=date(2025, 5, 20),
+            published_from=date(2025, 6, 1),
+            content={"summary": "未按规定报送年度报告", "measures": ["限制评优评先"]},
+        )
+        opened = engine.open_case(
+            procedure=procedure,
+            record_id=record,
+            applicant={
+                "kind": kind,
+                "name": name,
+                "identifier": ident,
+                "email": f"applicant{i}@example.com",
+            },
+            actor=staff.actors["office_handler"],
+            payload=OBJECTION_INTAKE if procedure == "objection" else REPAIR_INTAKE,
+            filed_on=filed,
+        )
+        drive(engine, staff, opened.case_id, procedure, path)
+        assert opened.access_code is not None
+        made.append(
+            DemoCase(
+                opened.case_no, opened.access_code, procedure, opened.definition_version, state
+            )
+        )
+    return staff, made
+
+
+__all__ = ["Conflict", "DemoCase", "Staff", "load_demo"]

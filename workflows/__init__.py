@@ -1,0 +1,1 @@
+"""Prefect flows (deadline sweeps, outbox delivery): thin loops over engine commands."""
