@@ -19,6 +19,7 @@ import sys
 import uuid
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -272,48 +273,79 @@ def progress_bar() -> Progress:
     )
 
 
-def create_records(office: Office, n: int, tick: Callable[[], None] | None = None) -> list[int]:
+def _each(
+    fn: Callable[[Any], Any], items: Sequence[Any], workers: int, tick: Callable[[], None] | None
+) -> list[Any]:
+    """`fn` over `items` in order, on `workers` threads (the engine is thread-safe)."""
+    out = []
+    if workers <= 1:
+        for item in items:
+            out.append(fn(item))
+            if tick:
+                tick()
+        return out
+    with ThreadPoolExecutor(workers) as pool:
+        for result in pool.map(fn, items):
+            out.append(result)
+            if tick:
+                tick()
+    return out
+
+
+def create_records(
+    office: Office, n: int, tick: Callable[[], None] | None = None, workers: int = 1
+) -> list[int]:
     """`n` published enterprise records, as the credit office publishes them."""
-    ids = []
     actor = office.actor("office_credit_office")
-    for i in range(n):
-        ids.append(
-            office.engine.create_record(
-                actor=actor,
-                subject_kind="enterprise",
-                subject_name="上海示例贸易有限公司",
-                subject_identifier=make_uscc(f"91310000MA1FL{i % 65536:04X}"),
-                source_category="administrative_penalty",
-                severity="general",
-                determining_unit="amr",
-                decision_date=date(2025, 6, 1),
-                published_from=date(2025, 6, 1),
-                content={"summary": "未按规定公示年度报告", "measures": ["限制评优评先"]},
-            )
+
+    def one(i: int) -> int:
+        return office.engine.create_record(
+            actor=actor,
+            subject_kind="enterprise",
+            subject_name="上海示例贸易有限公司",
+            subject_identifier=make_uscc(f"91310000MA1FL{i % 65536:04X}"),
+            source_category="administrative_penalty",
+            severity="general",
+            determining_unit="amr",
+            decision_date=date(2025, 6, 1),
+            published_from=date(2025, 6, 1),
+            content={"summary": "未按规定公示年度报告", "measures": ["限制评优评先"]},
         )
-        if tick:
-            tick()
-    return ids
+
+    return _each(one, range(n), workers, tick)
 
 
 def open_objections(
-    office: Office, record_ids: Sequence[int], tick: Callable[[], None] | None = None
+    office: Office,
+    record_ids: Sequence[int],
+    tick: Callable[[], None] | None = None,
+    workers: int = 1,
 ) -> list[int]:
     """One objection per record, filed by the office's handler; returns the case ids."""
-    ids = []
     actor = office.actor("office_handler")
-    for rid in record_ids:
-        opened = office.engine.open_case(
+
+    def one(rid: int) -> int:
+        return office.engine.open_case(
             procedure="objection",
             record_id=rid,
             applicant=APPLICANT,
             actor=actor,
             payload=OBJECTION_INTAKE,
-        )
-        ids.append(opened.case_id)
-        if tick:
-            tick()
-    return ids
+        ).case_id
+
+    return _each(one, record_ids, workers, tick)
+
+
+def pg_vacuum_analyze(url: str) -> None:
+    """Settle a freshly filled PostgreSQL schema, so autovacuum does not start mid-run."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+        for (table,) in tables:  # this schema's tables only, not the whole database
+            conn.execute(f'VACUUM ANALYZE "{table}"')
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ import _common as c
 
 from engine import sql
 from engine.db import Database, Tx, to_pyformat
+from engine.service import Engine
 from engine.settings import get_settings
 
 BENCH = "advance"
@@ -53,6 +54,7 @@ DEFAULT_CASES = 2000
 FULL_CASES = 20000
 TARGET_RATIO = 3.0
 BLOCK = 250  # engine and floor alternate in blocks of this many cases
+SETUP_THREADS_PG = 4
 
 Op = Callable[[int], None]
 
@@ -319,14 +321,20 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
     pg = not url.startswith("sqlite")
     started = time.perf_counter()
     warm = max(10, min(100, n // 20))
-    db = c.migrated_database(url)
-    office = c.build_office(db)
     total = 2 * warm + 3 * n
+    # Setup on its own Database (threads help on PostgreSQL; SQLite serialises writers anyway);
+    # the measured engine then gets a fresh pool that a single thread keeps at one connection.
+    workers = SETUP_THREADS_PG if pg else 1
+    setup_db = c.migrated_database(url, pool_size=workers + 1)
+    office = c.build_office(setup_db)
     with c.progress_bar() as bar:
         task = bar.add_task(f"{label}: records", total=total)
-        records = c.create_records(office, total, lambda: bar.advance(task))
+        records = c.create_records(office, total, lambda: bar.advance(task), workers)
         bar.update(task, description=f"{label}: open cases", completed=0)
-        cases = c.open_objections(office, records, lambda: bar.advance(task))
+        cases = c.open_objections(office, records, lambda: bar.advance(task), workers)
+    setup_db.dispose()
+    if pg:
+        c.pg_vacuum_analyze(url)
     # Warm-up cases first, then engine and floor cases alternate, then the engine's second N.
     warm_engine, warm_floor = cases[:warm], cases[warm : 2 * warm]
     paired = cases[2 * warm : 2 * warm + 2 * n]
@@ -334,7 +342,8 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
     engine_more = cases[2 * warm + 2 * n :]
     setup_s = time.perf_counter() - started
 
-    engine = office.engine
+    db = Database(url, pool_size=2)
+    engine = Engine(db, clock=office.clock)
     handler = office.actor("office_handler")
 
     def engine_op(case_id: int) -> None:
@@ -386,6 +395,7 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
 
     eng, flo, more = (c.summarize(s.values()) for s in (engine_s, floor_s, more_s))
     ratio = round(eng["mean_ms"] / flo["mean_ms"], 2)
+    ratio_p50 = round(eng["p50_ms"] / flo["p50_ms"], 2)
     e_norm = [normalise(s) for s in engine_trace.statements]
     f_norm = [normalise(s) for s in floor_trace.statements]
     return {
@@ -395,6 +405,7 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
         "floor": flo,
         "engine_second_n": more,
         "ratio": ratio,
+        "ratio_p50": ratio_p50,
         "within_target": ratio <= TARGET_RATIO,
         "engine_overhead_us": round((eng["mean_ms"] - flo["mean_ms"]) * 1000, 1),
         "statements_per_advance": {
@@ -427,12 +438,15 @@ def verify(db: Database, n_cases: int) -> None:
         "accepted at version 2": (
             "SELECT count(*) FROM cases WHERE state = 'accepted' AND version = 2 AND event_seq = 2"
         ),
-        "2 events, 2 timers (1 stopped), 2 notices each": (
-            "SELECT count(*) FROM cases c WHERE "
-            "(SELECT count(*) FROM case_events e WHERE e.case_id = c.id) = 2 AND "
-            "(SELECT count(*) FROM timers t WHERE t.case_id = c.id) = 2 AND "
-            "(SELECT count(*) FROM timers t WHERE t.case_id = c.id AND t.status = 'stopped') = 1"
-            " AND (SELECT count(*) FROM outbox o WHERE o.case_id = c.id) = 2"
+        "with 2 events, 2 timers (1 stopped) and 2 notices": (
+            "SELECT count(*) FROM cases c "
+            "JOIN (SELECT case_id, count(*) AS n FROM case_events GROUP BY case_id) e "
+            "ON e.case_id = c.id AND e.n = 2 "
+            "JOIN (SELECT case_id, count(*) AS n, "
+            "sum(CASE WHEN status = 'stopped' THEN 1 ELSE 0 END) AS stopped "
+            "FROM timers GROUP BY case_id) t ON t.case_id = c.id AND t.n = 2 AND t.stopped = 1 "
+            "JOIN (SELECT case_id, count(*) AS n FROM outbox WHERE case_id IS NOT NULL "
+            "GROUP BY case_id) o ON o.case_id = c.id AND o.n = 2"
         ),
     }
     with db.tx(readonly=True) as tx:
@@ -462,7 +476,8 @@ def print_backend(r: dict[str, Any], n: int) -> None:
         )
     verdict = "within" if r["within_target"] else "OVER"
     print(
-        f"  ratio engine/floor: {r['ratio']:.2f}x  ({verdict} the {TARGET_RATIO:.0f}x target); "
+        f"  ratio engine/floor: {r['ratio']:.2f}x by throughput ({verdict} the "
+        f"{TARGET_RATIO:.0f}x target), {r['ratio_p50']:.2f}x by median; "
         f"engine overhead {r['engine_overhead_us']:.0f} us per advance"
     )
     line = f"  statements per advance (driver trace): engine {st['engine']}, floor {st['floor']}"
@@ -476,7 +491,12 @@ def print_backend(r: dict[str, Any], n: int) -> None:
     for i, s in enumerate(r["statements"], 1):
         print(f"    {i}. {short(s, 92)}")
     m = r["memory"]
-    print("  memory (engine; RSS includes SQLite's bounded page cache):")
+    cache = (
+        "; RSS includes SQLite's page cache, 2 MiB per connection"
+        if "SQLite" in r["backend"]
+        else ""
+    )
+    print(f"  memory of the process, engine advancing{cache}:")
     print(f"    {'':18}{'RSS KiB':>10}{'py blocks':>11}{'gc objects':>12}")
     for name, key in (
         ("after warm-up", "after_warmup"),

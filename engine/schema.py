@@ -211,6 +211,10 @@ timers = sa.Table(
     sa.Column("provisional", sa.Boolean(), nullable=False, server_default=sa.false()),
     # Working (or calendar) days left when paused.
     sa.Column("remaining", sa.Integer(), nullable=True),
+    # The due day is anchor_day + amount (in the period's unit): kept so that a due day in a
+    # provisional year can be recomputed exactly when that year's notice is loaded.
+    sa.Column("anchor_day", sa.Date(), nullable=True),
+    sa.Column("amount", sa.Integer(), nullable=True),
     sa.Column("extended_days", sa.Integer(), nullable=False, server_default="0"),
     # What the sweep does next and when: reminder | due | escalate:N; NULL when nothing is left.
     sa.Column("next_action", sa.String(20), nullable=True),
@@ -240,6 +244,20 @@ outbox = sa.Table(
     sa.Column("sent_at", UtcDateTime(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+outbox_attempts = sa.Table(
+    "outbox_attempts",
+    metadata,
+    _pk(),
+    _fk("outbox_id", "outbox.id"),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("ok", sa.Boolean(), nullable=False),
+    # The provider's answer (status line, error) and its message id, as received.
+    sa.Column("answer", sa.Text(), nullable=False),
+    sa.Column("message_id", sa.String(200), nullable=True),
+    sa.Index("ix_outbox_attempts_outbox_id", "outbox_id"),
 )
 
 attachments = sa.Table(

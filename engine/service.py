@@ -41,6 +41,7 @@ from states.guards import GUARDS, Context
 from states.identifiers import IdentifierError, mask, validate_subject_identifier
 from states.machine import Procedure
 from states.records import (
+    PUBLICITY_MONTHS,
     RECORD_STATUSES,
     SEVERITIES,
     SOURCE_CATEGORIES,
@@ -49,8 +50,10 @@ from states.records import (
     RecordState,
 )
 from states.registry import Registry, builtin_registry
+from states.spec import TimerSpec
 
 GENESIS = "0" * 64
+PUBLICITY_TIMER = "publicity_max"
 STAFF_ROLES = ("handler", "reviewer", "head", "credit_office", "admin")
 CASE_PREFIX = {"objection": "YY", "repair": "XF"}
 # Case numbers and access codes avoid characters that are easy to misread on a phone.
@@ -371,7 +374,32 @@ class Engine:
                 },
             )
             self._queue_sync(tx, rid, 1, "published", False, now)
+            self._start_publicity_timer(tx, rid, severity, published_from, now)
         return rid
+
+    def _start_publicity_timer(
+        self, tx: Tx, record_id: int, severity: str, published_from: date, now: datetime
+    ) -> None:
+        """Publication stops by itself when the maximum period for the severity ends (22号)."""
+        months = PUBLICITY_MONTHS.get(severity, (0, 36))[1]
+        due = self.calendar.add(published_from, Period(months, "months"))
+        tx.execute(
+            sql.TIMER_INSERT,
+            {
+                "case_id": None,
+                "record_id": record_id,
+                "name": PUBLICITY_TIMER,
+                "period": str(Period(months, "months")),
+                "started_at": self._ts(now),
+                "anchor_day": self._d(published_from),
+                "amount": months,
+                "due_day": self._d(due.day),
+                "due_at": self._ts(due.at),
+                "provisional": due.provisional,
+                "next_action": "due",
+                "next_at": self._ts(due.at),
+            },
+        )
 
     def change_record(
         self,
@@ -480,6 +508,10 @@ class Engine:
         if n != 1:  # only possible if the row lock was not held; refuse rather than overwrite
             raise Conflict(f"record {rec.id} changed concurrently", "记录已被并发修改，请重试")
         version = rec.version + 1
+        if rec.status == "published" and status != "published":
+            tx.execute(sql.RECORD_TIMERS_STOP, {"id": rec.id, "now": self._ts(now)})
+        elif rec.status != "published" and status == "published":
+            self._start_publicity_timer(tx, rec.id, rec.severity, rec.published_from, now)
         tx.execute(
             sql.RECORD_VERSION_INSERT,
             {
@@ -645,10 +677,7 @@ class Engine:
             self._append_event(
                 tx, case, "submit", None, state, 1, actor, now, payload_text, detail, None, None
             )
-            tx.execute(
-                "UPDATE cases SET event_seq = 1, last_hash = :h WHERE id = :id",
-                {"h": case.last_hash, "id": case_id},
-            )
+            tx.execute(sql.CASE_CHAIN_UPDATE, {"seq": 1, "hash": case.last_hash, "id": case_id})
         return Opened(case_id, case_no, state, 1, procedure, proc.version, code)
 
     def _validate_applicant(self, applicant: Mapping[str, Any]) -> dict[str, Any]:
@@ -746,102 +775,118 @@ class Engine:
                     return Advanced(case_id, prior[1], prior[2], prior[3], replayed=True)
             if expected_version is not None and expected_version != case.version:
                 raise StaleVersion(case_id, expected_version, case.version)
-            proc = self.registry.get(case.procedure, case.definition_version)
-            self._authorize(proc, case, trigger, actor)
-            fields = proc.validate_payload(trigger, payload)
-            branches = proc.branches[trigger]
-            needs_record = any(b.effect or b.guards or b.unless for b in branches)
-            rec = self._load_record(tx, case.record_id) if needs_record else None
-            today = self.calendar.local_date(now)
-            ctx = Context(case.data, fields, rec, today, proc.spec.rules)
-            try:
-                fired = proc.fire(case.state, trigger, ctx)
-            except TransitionNotAllowed as exc:
-                # The machine knows the guards; the engine knows who is asking.
-                raise TransitionNotAllowed(
-                    trigger,
-                    case.state,
-                    self._allowed_names(proc, case, actor),
-                    exc.reason,
-                    exc.reason_zh,
-                ) from None
-            branch = fired.trigger
-            data = {**case.data, **fields, **branch.sets}
-            detail = case.detail
-            version = case.version + 1
-            closed = proc.is_closed(fired.dest)
-            at = self._ts(now)
-            seq = case.event_seq + 1
-            prev_hash = case.last_hash
-            payload_text = canonical(fields)
-            timer_changes = self._apply_timer_plan(
-                tx, proc, case, fired.source, fired.dest, trigger, data, now
+            return self._advance_locked(
+                tx, case, trigger, actor, payload, now, idempotency_key, req_hash
             )
-            if timer_changes:
-                detail["deadlines"] = timer_changes
-            record_version = None
-            effect = proc.effect(branch)
-            if effect is not None and rec is not None:
-                change = effect(rec, Context(data, fields, rec, today, proc.spec.rules))
-                if change is not None:
-                    record_version = self._apply_record_change(
-                        tx, rec, change, actor.name, case.id, now
-                    )
-                    detail["record_version"] = record_version
-            notices = self._queue_notices(tx, proc, case, branch.notices, seq, now)
-            if notices:
-                detail["notices"] = notices
-            detail_text = canonical(detail)
-            body = _event_body(
-                case.id,
-                seq,
+
+    def _advance_locked(
+        self,
+        tx: Tx,
+        case: _Case,
+        trigger: str,
+        actor: Actor,
+        payload: Mapping[str, Any],
+        now: datetime,
+        idempotency_key: str | None = None,
+        req_hash: str | None = None,
+    ) -> Advanced:
+        """Fire `trigger` on a case already loaded (and locked) in this transaction."""
+        proc = self.registry.get(case.procedure, case.definition_version)
+        self._authorize(proc, case, trigger, actor)
+        fields = proc.validate_payload(trigger, payload)
+        branches = proc.branches[trigger]
+        needs_record = any(b.effect or b.guards or b.unless for b in branches)
+        rec = self._load_record(tx, case.record_id) if needs_record else None
+        today = self.calendar.local_date(now)
+        ctx = Context(case.data, fields, rec, today, proc.spec.rules)
+        try:
+            fired = proc.fire(case.state, trigger, ctx)
+        except TransitionNotAllowed as exc:
+            # The machine knows the guards; the engine knows who is asking.
+            raise TransitionNotAllowed(
                 trigger,
-                fired.source,
-                fired.dest,
-                version,
-                actor.name,
-                actor.role,
-                t.ts_to_sqlite(now),
-                payload_text,
-                detail_text,
-            )
-            new_hash = event_hash(prev_hash, body)
-            n = tx.execute(
-                sql.CASE_UPDATE,
-                {
-                    "state": fired.dest,
-                    "data": canonical(data),
-                    "seq": seq,
-                    "hash": new_hash,
-                    "now": at,
-                    "closed_at": at if closed else None,
-                    "id": case.id,
-                    "version": case.version,
-                },
-            )
-            if n != 1:
-                current = tx.scalar(sql.CASE_VERSION, {"id": case.id})
-                raise StaleVersion(case.id, expected_version or case.version, int(current or 0))
-            tx.execute(
-                sql.EVENT_INSERT,
-                {
-                    "case_id": case.id,
-                    "seq": seq,
-                    "trigger": trigger,
-                    "from_state": fired.source,
-                    "to_state": fired.dest,
-                    "case_version": version,
-                    "actor": actor.name,
-                    "actor_role": actor.role,
-                    "at": at,
-                    "payload": payload_text,
-                    "detail": detail_text,
-                    "prev_hash": prev_hash,
-                    "hash": new_hash,
-                    "idempotency_key": idempotency_key,
-                    "request_hash": req_hash,
-                },
-            )
+                case.state,
+                self._allowed_names(proc, case, actor),
+                exc.reason,
+                exc.reason_zh,
+            ) from None
+        branch = fired.trigger
+        data = {**case.data, **fields, **branch.sets}
+        detail = case.detail
+        version = case.version + 1
+        closed = proc.is_closed(fired.dest)
+        at = self._ts(now)
+        seq = case.event_seq + 1
+        prev_hash = case.last_hash
+        payload_text = canonical(fields)
+        timer_changes = self._apply_timer_plan(
+            tx, proc, case, fired.source, fired.dest, trigger, data, now
+        )
+        if timer_changes:
+            detail["deadlines"] = timer_changes
+        record_version = None
+        effect = proc.effect(branch)
+        if effect is not None and rec is not None:
+            change = effect(rec, Context(data, fields, rec, today, proc.spec.rules))
+            if change is not None:
+                record_version = self._apply_record_change(
+                    tx, rec, change, actor.name, case.id, now
+                )
+                detail["record_version"] = record_version
+        notices = self._queue_notices(tx, proc, case, branch.notices, seq, now)
+        if notices:
+            detail["notices"] = notices
+        detail_text = canonical(detail)
+        body = _event_body(
+            case.id,
+            seq,
+            trigger,
+            fired.source,
+            fired.dest,
+            version,
+            actor.name,
+            actor.role,
+            t.ts_to_sqlite(now),
+            payload_text,
+            detail_text,
+        )
+        new_hash = event_hash(prev_hash, body)
+        n = tx.execute(
+            sql.CASE_UPDATE,
+            {
+                "state": fired.dest,
+                "data": canonical(data),
+                "seq": seq,
+                "hash": new_hash,
+                "now": at,
+                "closed_at": at if closed else None,
+                "id": case.id,
+                "version": case.version,
+            },
+        )
+        if n != 1:
+            current = tx.scalar(sql.CASE_VERSION, {"id": case.id})
+            raise StaleVersion(case.id, case.version, int(current or 0))
+        tx.execute(
+            sql.EVENT_INSERT,
+            {
+                "case_id": case.id,
+                "seq": seq,
+                "trigger": trigger,
+                "from_state": fired.source,
+                "to_state": fired.dest,
+                "case_version": version,
+                "actor": actor.name,
+                "actor_role": actor.role,
+                "at": at,
+                "payload": payload_text,
+                "detail": detail_text,
+                "prev_hash": prev_hash,
+                "hash": new_hash,
+                "idempotency_key": idempotency_key,
+                "request_hash": req_hash,
+            },
+        )
         return Advanced(
             case.id, fired.dest, version, seq, notices=tuple(notices), record_version=record_version
         )
@@ -855,6 +900,10 @@ class Engine:
         if row is None or not self._can_see(actor, row[0], row[6], row[12]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
             raise NotFound(f"no case {case_id}", f"没有编号为{case_id}的案件")
+        return self._case_from_row(row)
+
+    @staticmethod
+    def _case_from_row(row: tuple[Any, ...]) -> _Case:
         return _Case(
             row[0],
             row[1],
@@ -869,6 +918,29 @@ class Engine:
             row[10],
             row[11],
             row[12],
+        )
+
+    def _append_system_event(
+        self, tx: Tx, case: _Case, trigger: str, detail: Mapping[str, Any], now: datetime
+    ) -> None:
+        """An event that records what the clock did without moving the case (no new version:
+        a reminder must not make a handler's open form stale)."""
+        self._append_event(
+            tx,
+            case,
+            trigger,
+            case.state,
+            case.state,
+            case.version,
+            SYSTEM,
+            now,
+            canonical({}),
+            detail,
+            None,
+            None,
+        )
+        tx.execute(
+            sql.CASE_CHAIN_UPDATE, {"seq": case.event_seq, "hash": case.last_hash, "id": case.id}
         )
 
     @staticmethod
@@ -965,6 +1037,8 @@ class Engine:
                     "name": name,
                     "period": spec.period,
                     "started_at": self._ts(now),
+                    "anchor_day": self._d(self.calendar.local_date(now)),
+                    "amount": Period.parse(spec.period).amount,
                     "due_day": self._d(due.day),
                     "due_at": self._ts(due.at),
                     "provisional": due.provisional,
@@ -1016,20 +1090,15 @@ class Engine:
         today = self.calendar.local_date(now)
         changes: list[dict[str, Any]] = []
         for name, row in live.items():
-            tid, status, period_text, due_day, remaining, extended = (
-                row[0],
-                row[2],
-                row[3],
-                t.to_date(row[4]),
-                row[5],
-                row[6],
-            )
-            period = Period.parse(period_text)
+            tid, status, period = row[0], row[2], Period.parse(row[3])
+            due_day, remaining, extended = t.to_date(row[4]), row[5], row[6]
+            anchor, amount = t.to_date(row[7]), row[8]
             spec = proc.timers.get(name)
             if plan.stop_all or name in plan.stop:
                 tx.execute(sql.TIMER_STOP, {"id": tid, "now": self._ts(now)})
                 changes.append({"timer": name, "change": "stopped"})
             elif name in plan.pause and status == "active" and due_day is not None:
+                # Pause rule (states/calendar.py): the day of the pause counts as used.
                 left = (
                     self.calendar.remaining_working_days(due_day, today)
                     if period.unit == "working_days"
@@ -1040,52 +1109,90 @@ class Engine:
                     {"timer": name, "change": "paused", "remaining": left, "unit": period.unit}
                 )
             elif name in plan.resume and status == "paused" and spec is not None:
-                if period.unit == "working_days":
-                    due = self.calendar.resume(today, int(remaining or 0))
-                else:
-                    due = self.calendar.add(
-                        today, Period(max(int(remaining or 0), 1), "calendar_days")
-                    )
-                action, at = self._next_action(spec.reminder_before, due, now)
-                tx.execute(
-                    sql.TIMER_SET_DUE,
-                    {
-                        "id": tid,
-                        "due_day": self._d(due.day),
-                        "due_at": self._ts(due.at),
-                        "provisional": due.provisional,
-                        "extended_days": extended,
-                        "next_action": action,
-                        "next_at": self._ts(at),
-                    },
-                )
+                # Resume: the day it resumes is not counted; at least one day is left.
+                unit = "working_days" if period.unit == "working_days" else "calendar_days"
+                left = max(int(remaining or 0), 1)
                 changes.append(
-                    {
-                        "timer": name,
-                        "change": "resumed",
-                        "due": due.day.isoformat(),
-                        "reason": f"resumed after {trigger}",
-                    }
+                    self._set_due(
+                        tx,
+                        tid,
+                        spec.name,
+                        spec.reminder_before,
+                        today,
+                        left,
+                        unit,
+                        extended,
+                        now,
+                        f"resumed after {trigger}",
+                    )
                 )
-            elif spec is not None and spec in ext and status == "active" and due_day is not None:
-                changes.append(self._extend(tx, spec, tid, period, due_day, extended, data, now))
+            elif spec is not None and spec in ext and status == "active" and anchor is not None:
+                changes.append(
+                    self._extend(
+                        tx, spec, tid, period, anchor, int(amount or 0), extended, data, now
+                    )
+                )
         if plan.start and not plan.stop_all:
             changes += self._start_timers(
                 tx, proc, case, plan.start, now, running={n for n in live if n not in plan.stop}
             )
         return changes
 
+    def _set_due(
+        self,
+        tx: Tx,
+        tid: int,
+        name: str,
+        reminder_before: str | None,
+        anchor: date,
+        amount: int,
+        unit: str,
+        extended: int,
+        now: datetime,
+        reason: str,
+        previous: date | None = None,
+    ) -> dict[str, Any]:
+        """Give a timer a new due day (anchor + amount) and say so, with the reason."""
+        due = self.calendar.add(anchor, Period(amount, unit))  # type: ignore[arg-type]
+        action, at = self._next_action(reminder_before, due, now)
+        tx.execute(
+            sql.TIMER_SET_DUE,
+            {
+                "id": tid,
+                "due_day": self._d(due.day),
+                "due_at": self._ts(due.at),
+                "anchor_day": self._d(anchor),
+                "amount": amount,
+                "provisional": due.provisional,
+                "extended_days": extended,
+                "next_action": action,
+                "next_at": self._ts(at),
+            },
+        )
+        change: dict[str, Any] = {
+            "timer": name,
+            "change": "due_changed",
+            "due": due.day.isoformat(),
+            "provisional": due.provisional,
+            "reason": reason,
+        }
+        if previous is not None:
+            change["from"] = previous.isoformat()
+        return change
+
     def _extend(
         self,
         tx: Tx,
-        spec: Any,
+        spec: TimerSpec,
         tid: int,
         period: Period,
-        due_day: date,
+        anchor: date,
+        amount: int,
         extended: int,
         data: Mapping[str, Any],
         now: datetime,
     ) -> dict[str, Any]:
+        assert spec.extension is not None
         days = int(data.get("days") or 0)
         limit = Period.parse(spec.extension.max_total)
         if period.amount + extended + days > limit.amount:
@@ -1098,28 +1205,22 @@ class Engine:
                 f"at most {max(left, 0)} more",
                 f"延期{days}日将超过总期限{limit.amount}日，最多还可延期{max(left, 0)}日",
             )
-        due = self.calendar.add(due_day, Period(days, period.unit))
-        action, at = self._next_action(spec.reminder_before, due, now)
-        tx.execute(
-            sql.TIMER_SET_DUE,
-            {
-                "id": tid,
-                "due_day": self._d(due.day),
-                "due_at": self._ts(due.at),
-                "provisional": due.provisional,
-                "extended_days": extended + days,
-                "next_action": action,
-                "next_at": self._ts(at),
-            },
+        previous = self.calendar.add(anchor, Period(amount, period.unit)).day
+        change = self._set_due(
+            tx,
+            tid,
+            spec.name,
+            spec.reminder_before,
+            anchor,
+            amount + days,
+            period.unit,
+            extended + days,
+            now,
+            f"extension approved: {data.get('reason') or ''}".strip(),
+            previous,
         )
-        return {
-            "timer": spec.name,
-            "change": "extended",
-            "from": due_day.isoformat(),
-            "due": due.day.isoformat(),
-            "days": days,
-            "reason": data.get("reason"),
-        }
+        change.update({"change": "extended", "days": days})
+        return change
 
     # -- notices and events -------------------------------------------------------------------
 

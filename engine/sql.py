@@ -53,7 +53,7 @@ VALUES (:record_id, :version, :status, :disputed, :content, :repair_barred_until
 """
 
 TIMERS_LIVE = """
-SELECT id, name, status, period, due_day, remaining, extended_days FROM timers
+SELECT id, name, status, period, due_day, remaining, extended_days, anchor_day, amount FROM timers
 WHERE case_id = :case_id AND status IN ('active', 'paused')
 """
 
@@ -70,6 +70,7 @@ WHERE id = :id
 
 TIMER_SET_DUE = """
 UPDATE timers SET status = 'active', due_day = :due_day, due_at = :due_at,
+       anchor_day = :anchor_day, amount = :amount,
        provisional = :provisional, remaining = NULL, extended_days = :extended_days,
        next_action = :next_action, next_at = :next_at
 WHERE id = :id
@@ -77,9 +78,9 @@ WHERE id = :id
 
 TIMER_INSERT = """
 INSERT INTO timers (case_id, record_id, name, status, period, started_at, due_day, due_at,
-       provisional, remaining, extended_days, next_action, next_at)
+       provisional, remaining, extended_days, anchor_day, amount, next_action, next_at)
 VALUES (:case_id, :record_id, :name, 'active', :period, :started_at, :due_day, :due_at,
-       :provisional, NULL, 0, :next_action, :next_at)
+       :provisional, NULL, 0, :anchor_day, :amount, :next_action, :next_at)
 """
 
 OUTBOX_INSERT = """
@@ -87,4 +88,27 @@ INSERT INTO outbox (case_id, record_id, kind, name, recipient, payload, idempote
        status, attempts, next_attempt_at, created_at)
 VALUES (:case_id, :record_id, :kind, :name, :recipient, :payload, :idempotency_key,
        'pending', 0, :now, :now)
+"""
+
+CASE_CHAIN_UPDATE = "UPDATE cases SET event_seq = :seq, last_hash = :hash WHERE id = :id"
+
+DUE_TIMERS = """
+SELECT id FROM timers WHERE next_at <= :now ORDER BY next_at, id LIMIT :limit
+"""
+
+TIMER_FOR_FIRING = """
+SELECT id, case_id, record_id, name, status, period, due_day, due_at, next_action, next_at
+FROM timers WHERE id = :id
+"""
+
+TIMER_NEXT = "UPDATE timers SET next_action = :next_action, next_at = :next_at WHERE id = :id"
+
+TIMER_EXPIRE = """
+UPDATE timers SET status = 'expired', next_action = NULL, next_at = NULL, stopped_at = :now
+WHERE id = :id
+"""
+
+RECORD_TIMERS_STOP = """
+UPDATE timers SET status = 'stopped', next_action = NULL, next_at = NULL, stopped_at = :now
+WHERE record_id = :id AND status = 'active'
 """

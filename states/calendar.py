@@ -36,6 +36,7 @@ The module is pure: no I/O, no environment, no clock. Callers pass "now".
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ __all__ = [
     "Source",
     "Unit",
     "WorkCalendar",
+    "add_months",
 ]
 
 Unit = Literal["working_days", "calendar_days", "months"]
@@ -189,17 +191,11 @@ def _check_date(d: date, what: str) -> date:
     return d
 
 
-def _days_in_month(year: int, month: int) -> int:
-    if month == 2:
-        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-        return 29 if leap else 28
-    return 30 if month in (4, 6, 9, 11) else 31
-
-
-def _add_months(d: date, months: int) -> date:
+def add_months(d: date, months: int) -> date:
+    """Same day N months later; the month's last day when that month is shorter."""
     index = d.month - 1 + months
     year, month = d.year + index // 12, index % 12 + 1
-    return date(year, month, min(d.day, _days_in_month(year, month)))
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
 def _normalize_overrides(days: Iterable[DayOverride], what: str) -> dict[date, DayOverride]:
@@ -405,7 +401,7 @@ class WorkCalendar:
         elif period.unit == "calendar_days":
             day = self.next_working_day(start + timedelta(days=period.amount))
         else:
-            day = self.next_working_day(_add_months(start, period.amount))
+            day = self.next_working_day(add_months(start, period.amount))
         return self._due(start, day)
 
     def due_from(self, start: datetime, period: Period) -> Due:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from states.calendar import add_months
 from states.guards import Context
-from states.records import RecordChange, RecordState, add_months
+from states.records import RecordChange, RecordState
 
 Effect = Callable[[RecordState, Context], RecordChange | None]
 

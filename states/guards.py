@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from states.records import PUBLICITY_MONTHS, RecordState, add_months
+from states.calendar import add_months
+from states.records import PUBLICITY_MONTHS, RecordState
 
 
 @dataclass(frozen=True)

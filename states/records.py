@@ -6,7 +6,6 @@ Pure values only. The engine loads a record into a `RecordState`, a procedure's 
 
 from __future__ import annotations
 
-import calendar as _cal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -83,10 +82,3 @@ class RecordChange:
     disputed: bool | None = None
     content: Mapping[str, Any] | None = None
     repair_barred_until: date | None = None
-
-
-def add_months(d: date, months: int) -> date:
-    """Same day N months later; the month's last day when that month is shorter."""
-    y, m = divmod(d.month - 1 + months, 12)
-    year, month = d.year + y, m + 1
-    return date(year, month, min(d.day, _cal.monthrange(year, month)[1]))
