@@ -9,6 +9,8 @@ hash-chained event. It does not change the record.
 The floor is the same SQL statements, in the same order, with parameters of the same shape,
 sent straight through the DB-API driver (sqlite3 with the engine's PRAGMAs and BEGIN IMMEDIATE,
 or psycopg), one transaction per case, on a second set of identical cases in the same database.
+Its parameters are the ones the engine sent (constant under the fixed clock) with the case's own
+ids and fetched row values put in; the floor computes no hash and runs no procedure logic.
 The statement list is captured from a real `advance` during warm-up and checked against the
 floor's plan before anything is timed, so the two cannot silently drift apart. Engine and floor
 run in alternating blocks so that database growth and background work hit both alike.
@@ -47,7 +49,6 @@ from engine.service import Engine
 from engine.settings import get_settings
 
 BENCH = "advance"
-PROCEDURE = "objection"
 TRIGGER = "accept"
 TRANSITION = "objection accept (submitted → accepted), by office_handler, payload {}"
 DEFAULT_CASES = 2000
@@ -64,7 +65,8 @@ Op = Callable[[int], None]
 
 # The Tx calls `advance(accept)` makes on a fresh case, in order: (method, SQL of engine/sql.py).
 # On PostgreSQL the engine may add a row-locking clause to a SELECT; the floor sends what the
-# engine sent, so it locks the same rows.
+# engine sent, so it locks the same rows. The engine sends its one-row inserts with
+# executemany; the floor, being the bare minimum, sends them with execute.
 FLOOR_PLAN: list[tuple[str, str]] = [
     ("one", sql.CASE_FOR_COMMAND),
     ("one", sql.RECORD_FOR_UPDATE),

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.deadlines import Deadlines, read_calendar_file
 from engine.demo import load_demo
 from engine.factory import build_engine
 from engine.migrate import current, upgrade
+from engine.service import Engine
 from engine.settings import get_settings
+from states.calendar import Period
 from states.errors import RedressError
 from states.registry import builtin_registry
 
@@ -27,6 +33,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 procedures_app = typer.Typer(help="Procedure definitions.", no_args_is_help=True)
 audit_app = typer.Typer(help="Tamper checks.", no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+calendar_app = typer.Typer(
+    help="Working-day calendar: holiday notices and due dates.", no_args_is_help=True
+)
+app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
 app.add_typer(procedures_app, name="procedures")
 app.add_typer(audit_app, name="audit")
@@ -35,9 +45,16 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _fail(exc: RedressError) -> None:
+def _fail(exc: RedressError) -> NoReturn:
     err.print(f"[red]error:[/red] {exc.message_zh}\n       {exc.message}")
     raise typer.Exit(2)
+
+
+def _engine() -> Engine:
+    try:
+        return build_engine(migrated=True)
+    except RedressError as exc:
+        _fail(exc)
 
 
 @db_app.command("upgrade")
@@ -79,7 +96,6 @@ def demo(
         staff, cases = load_demo(engine)
     except RedressError as exc:
         _fail(exc)
-        return
     table = Table(title="demo cases / 演示案件")
     for col in ("case number", "access code", "procedure", "version", "state"):
         table.add_column(col)
@@ -141,7 +157,6 @@ def procedures_show(
         proc = reg.get(name, version) if version else reg.versions(name)[-1]
     except RedressError as exc:
         _fail(exc)
-        return
     if mermaid:
         typer.echo(proc.mermaid(lang))
         return
@@ -168,7 +183,7 @@ def procedures_show(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk every case's event chain; name the first broken link of each case."""
-    problems = build_engine().verify_audit()
+    problems = _engine().verify_audit()
     if not problems:
         console.print("audit ok: every event chain verifies")
         return
@@ -185,10 +200,9 @@ def user_add(
 ) -> None:
     """Create a staff user; prints the bearer token once, as the last line."""
     try:
-        uid, token = build_engine().add_user(name, role, department)
+        uid, token = _engine().add_user(name, role, department)
     except RedressError as exc:
         _fail(exc)
-        return
     console.print(f"user {name} (id {uid}, {role}, {department}) created; token:")
     typer.echo(token)
 
@@ -210,6 +224,84 @@ def serve(
         f"health: http://{host}:{port}/healthz"
     )
     uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+
+
+@calendar_app.command("load")
+def calendar_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Load a year's official holiday notice or local days (JSON) and recompute deadlines.
+
+    {"kind": "official", "year": 2027, "source": "国办发明电〔2026〕…号",
+     "days": [{"date": "2027-01-01", "kind": "holiday", "name": "元旦"}, ...]}
+    kind "local" adds single days on top (no year needed).
+    """
+    deadlines = Deadlines(_engine())
+    try:
+        data = read_calendar_file(file.read_text(encoding="utf-8"))
+        result = deadlines.load_calendar(data, str(data.get("source") or file.name))
+    except RedressError as exc:
+        _fail(exc)
+    what = f"official notice for {result.year}" if result.year else "local days"
+    console.print(f"loaded {what}: {result.days} days; {result.recomputed} deadline(s) recomputed")
+
+
+@calendar_app.command("show")
+def calendar_show(year: int) -> None:
+    """List a year's holidays and makeup working days, and whether the year is provisional."""
+    cal = Deadlines(_engine()).refresh_calendar()
+    provisional = cal.is_provisional_year(year)
+    title = f"{year}" + (" — provisional (no official notice loaded)" if provisional else "")
+    table = Table(title=title)
+    for col in ("date", "weekday", "working", "name", "source"):
+        table.add_column(col)
+    for day, working, name, source in cal.year_days(year):
+        table.add_row(
+            day.isoformat(),
+            "一二三四五六日"[day.weekday()],
+            "上班 working" if working else "休 off",
+            name,
+            source,
+        )
+    console.print(table)
+
+
+@calendar_app.command("due")
+def calendar_due(
+    start: Annotated[str, typer.Argument(help="Day of the triggering event, YYYY-MM-DD")],
+    period: Annotated[str, typer.Argument(help='e.g. "5 working days", "3 months"')],
+) -> None:
+    """Print the due date of a period; `provisional` after it when no notice covers it."""
+    try:
+        day = date.fromisoformat(start)
+        per = Period.parse(period)
+    except ValueError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    due = Deadlines(_engine()).refresh_calendar().add(day, per)
+    typer.echo(due.day.isoformat() + (" provisional" if due.provisional else ""))
+
+
+@app.command()
+def sweep(
+    now: Annotated[str | None, typer.Option(help="Act as if it were this ISO time.")] = None,
+    batch: int = 500,
+) -> None:
+    """Run one deadline sweep by hand: fire every timer due now (or at --now)."""
+    engine = _engine()
+    at = None
+    if now:
+        try:
+            at = datetime.fromisoformat(now)
+        except ValueError as exc:
+            err.print(f"error: --now: {exc}")
+            raise typer.Exit(2) from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=ZoneInfo(get_settings().timezone))
+    result = Deadlines(engine).sweep(now=at, batch=batch)
+    typer.echo(json.dumps(asdict(result), ensure_ascii=False))
+    if result.errors:
+        raise typer.Exit(1)
 
 
 @app.command("version")

@@ -66,22 +66,26 @@ class Deadlines:
         now = now or self.engine.now()
         self.refresh_calendar()
         result = SweepResult()
-        seen: set[int] = set()
+        # A timer may come round again in the same sweep when its next step is also due
+        # (a late sweep catches up on every missed step); one that was skipped (busy, or
+        # failed) waits for the next sweep, so the loop always ends.
+        passed: set[int] = set()
         batches = 0
         while max_batches is None or batches < max_batches:
-            ids = [i for i in self.due_timers(now, batch) if i not in seen]
+            ids = [i for i in self.due_timers(now, batch + len(passed)) if i not in passed]
             if not ids:
                 break
             batches += 1
-            for tid in ids:
-                seen.add(tid)
+            for tid in ids[:batch]:
                 result.found += 1
                 try:
                     action = self.fire_timer(tid, now)
                 except RedressError as exc:  # a timer that cannot act is reported, not fatal
                     result.errors.append(f"timer {tid}: {exc.message}")
+                    passed.add(tid)
                     continue
                 if action is None:
+                    passed.add(tid)
                     result.skipped += 1
                 else:
                     result.fired += 1
@@ -135,6 +139,8 @@ class Deadlines:
             "case_no": case.case_no,
             "state": case.state,
         }
+        if action == "reminder" and due_at is not None and due_at <= now:
+            action = "due"  # a late sweep: the deadline itself has passed, remind no more
         if action == "reminder":
             self._staff_message(tx, case, timer_id, "reminder", "assignee", info, now)
             assert due_at is not None

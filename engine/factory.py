@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from engine.clock import Clock
 from engine.db import Database
+from engine.migrate import current, head
 from engine.service import Engine
 from engine.settings import get_settings
+from states.errors import RedressError
 
 
-def build_engine(url: str | None = None, *, clock: Clock | None = None) -> Engine:
+def build_engine(
+    url: str | None = None, *, clock: Clock | None = None, migrated: bool = False
+) -> Engine:
+    """The engine on the configured database; `migrated=True` refuses an outdated schema."""
     settings = get_settings()
-    return Engine(Database(url or settings.database_url), clock=clock)
+    engine = Engine(Database(url or settings.database_url), clock=clock)
+    if migrated:
+        rev, want = current(engine.db.engine), head()
+        if rev != want:
+            raise RedressError(
+                f"the database is at revision {rev or '(empty)'}, the code needs {want}: "
+                "run `redress db upgrade`",
+                f"数据库版本为{rev or '（空）'}，需要{want}：请先运行 redress db upgrade",
+            )
+    return engine

@@ -38,6 +38,18 @@ def current(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def head() -> str:
+    from alembic.script import ScriptDirectory
+
+    head_rev = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head_rev is not None
+    return head_rev
+
+
+def is_current(engine: sa.Engine) -> bool:
+    return current(engine) == head()
+
+
 def revision(engine: sa.Engine, message: str) -> None:
     """Autogenerate a new migration against `engine` (developers only)."""
     with engine.begin() as conn:
