@@ -299,17 +299,19 @@ def create_records(
     actor = office.actor("office_credit_office")
 
     def one(i: int) -> int:
-        return office.engine.create_record(
-            actor=actor,
-            subject_kind="enterprise",
-            subject_name="上海示例贸易有限公司",
-            subject_identifier=make_uscc(f"91310000MA1FL{i % 65536:04X}"),
-            source_category="administrative_penalty",
-            severity="general",
-            determining_unit="amr",
-            decision_date=date(2025, 6, 1),
-            published_from=date(2025, 6, 1),
-            content={"summary": "未按规定公示年度报告", "measures": ["限制评优评先"]},
+        return int(
+            office.engine.create_record(
+                actor=actor,
+                subject_kind="enterprise",
+                subject_name="上海示例贸易有限公司",
+                subject_identifier=make_uscc(f"91310000MA1FL{i % 65536:04X}"),
+                source_category="administrative_penalty",
+                severity="general",
+                determining_unit="amr",
+                decision_date=date(2025, 6, 1),
+                published_from=date(2025, 6, 1),
+                content={"summary": "未按规定公示年度报告", "measures": ["限制评优评先"]},
+            )
         )
 
     return _each(one, range(n), workers, tick)
@@ -325,13 +327,15 @@ def open_objections(
     actor = office.actor("office_handler")
 
     def one(rid: int) -> int:
-        return office.engine.open_case(
-            procedure="objection",
-            record_id=rid,
-            applicant=APPLICANT,
-            actor=actor,
-            payload=OBJECTION_INTAKE,
-        ).case_id
+        return int(
+            office.engine.open_case(
+                procedure="objection",
+                record_id=rid,
+                applicant=APPLICANT,
+                actor=actor,
+                payload=OBJECTION_INTAKE,
+            ).case_id
+        )
 
     return _each(one, record_ids, workers, tick)
 

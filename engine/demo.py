@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from engine.service import SYSTEM, Actor, Engine
+from states.calendar import add_months
 from states.errors import Conflict
 from states.identifiers import make_resident_id, make_uscc
 
@@ -216,19 +217,28 @@ def load_demo(engine: Engine) -> tuple[Staff, list[DemoCase]]:
     plans += [("repair", None, s, p) for s, p in REPAIR_PATHS.items()]
     # A few cases filed before 2026-04-01 follow the Order 58 rules (version 1).
     plans += [("repair", date(2026, 3, 2), s, REPAIR_PATHS[s]) for s in ("reviewing", "repaired")]
+    today = engine.today()
     for i, (procedure, filed, state, path) in enumerate(plans):
         kind, name = SUBJECTS[i % len(SUBJECTS)]
         ident = sample_identifier(kind)
+        # General records published five months ago: past the 3-month minimum (repairable),
+        # well inside the 12-month maximum. Order 58 cases (filed 2026-03) need older records:
+        # serious ones, published 14 months before filing (1-year minimum, 3-year maximum).
+        severity, published = (
+            ("general", add_months(today, -5))
+            if filed is None
+            else ("serious", add_months(filed, -14))
+        )
         record = engine.create_record(
             actor=office,
             subject_kind=kind,
             subject_name=name,
             subject_identifier=ident,
             source_category="administrative_penalty",
-            severity="general",
+            severity=severity,
             determining_unit="amr",
-            decision_date=date(2025, 5, 20),
-            published_from=date(2025, 6, 1),
+            decision_date=published,
+            published_from=published,
             content={"summary": "未按规定报送年度报告", "measures": ["限制评优评先"]},
         )
         opened = engine.open_case(
