@@ -77,3 +77,110 @@ def test_user_add_prints_token_last(cli_env: str) -> None:
     assert out.output.strip().splitlines()[-1].startswith("rd_")
     bad = runner.invoke(app, ["user", "add", "li", "--role", "janitor", "--department", "amr"])
     assert bad.exit_code == 2 and "role" in bad.output
+
+
+def test_calendar_due_prints_the_date_and_provisional(cli_env: str) -> None:
+    runner.invoke(app, ["db", "upgrade"])
+    out = runner.invoke(app, ["calendar", "due", "2026-02-13", "5 working days"])
+    assert out.exit_code == 0 and out.output.strip() == "2026-02-27"
+    out = runner.invoke(app, ["calendar", "due", "2026-09-29", "5个工作日"])
+    assert out.output.strip() == "2026-10-12"  # across National Day, 10-10 a makeup Saturday
+    out = runner.invoke(app, ["calendar", "due", "2026-12-24", "10 working days"])
+    assert out.output.strip() == "2027-01-08 provisional"
+    bad = runner.invoke(app, ["calendar", "due", "2026-12-24", "soon"])
+    assert bad.exit_code == 2 and "soon" in bad.output
+
+
+def test_calendar_load_recomputes_and_show_lists(cli_env: str, tmp_path: Path) -> None:
+    import json
+    from datetime import date
+
+    from engine.clock import FixedClock
+    from engine.factory import build_engine
+    from engine.service import SYSTEM
+
+    runner.invoke(app, ["db", "upgrade"])
+    runner.invoke(app, ["demo"])
+    engine = build_engine()
+    engine.clock = FixedClock(__import__("conftest").at("2026-12-24 10:00"))
+    office = engine.authenticate(
+        next(
+            line.split("\t")[1]
+            for line in (tmp_path / "demo.txt").read_text().splitlines()
+            if line.startswith("office_credit_office\t")
+        )
+    )
+    rec = engine.create_record(
+        actor=office,
+        subject_kind="enterprise",
+        subject_name="某公司",
+        subject_identifier=__import__("states.identifiers").identifiers.make_uscc(
+            "91310000MA1FLBEEF"
+        ),
+        source_category="administrative_penalty",
+        severity="general",
+        determining_unit="amr",
+        decision_date=date(2026, 6, 1),
+        published_from=date(2026, 6, 1),
+    )
+    opened = engine.open_case(
+        procedure="repair",
+        record_id=rec,
+        applicant={"kind": "person", "name": "张三", "identifier": "11010519491231002X"},
+        actor=office,
+        payload={"grounds": "已整改", "obligations_met": True, "commitment_signed": True},
+    )
+    due = {d["timer"]: d for d in engine.case_view(opened.case_id, SYSTEM)["deadlines"]}
+    assert due["result_due"]["provisional"]
+
+    show = runner.invoke(app, ["calendar", "show", "2027"])
+    assert show.exit_code == 0 and "provisional" in show.output
+    notice = tmp_path / "2027.json"
+    notice.write_text(
+        json.dumps(
+            {
+                "kind": "official",
+                "year": 2027,
+                "source": "国务院办公厅2027年节假日安排（测试）",
+                "days": [
+                    {"date": "2027-01-01", "kind": "holiday", "name": "元旦"},
+                    {"date": "2027-01-04", "kind": "holiday", "name": "元旦调休"},
+                    {"date": "2027-01-09", "kind": "workday", "name": "调休上班"},
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    out = runner.invoke(app, ["calendar", "load", str(notice)])
+    assert out.exit_code == 0, out.output
+    assert "recomputed" in out.output
+    due = {d["timer"]: d for d in engine.case_view(opened.case_id, SYSTEM)["deadlines"]}
+    assert not due["result_due"]["provisional"]
+    assert due["result_due"]["due_day"] == date(2027, 1, 9)
+    show = runner.invoke(app, ["calendar", "show", "2027"])
+    assert "provisional" not in show.output and "2027-01-09" in show.output
+    out = runner.invoke(app, ["calendar", "due", "2026-12-24", "10 working days"])
+    assert out.output.strip() == "2027-01-09"
+
+    broken = tmp_path / "bad.json"
+    broken.write_text('{"kind": "official", "days": [{"date": "2027-13-01", "kind": "x"}]}')
+    out = runner.invoke(app, ["calendar", "load", str(broken)])
+    assert out.exit_code == 2 and "days[0]" in out.output and "year" in out.output
+
+
+def test_sweep_by_hand_with_now(cli_env: str) -> None:
+    runner.invoke(app, ["demo"])
+    out = runner.invoke(app, ["sweep", "--now", "2030-01-01T00:00"])
+    assert out.exit_code == 0, out.output
+    import json
+
+    first = json.loads(out.output.strip().splitlines()[-1])
+    assert first["fired"] > 0 and first["actions"]["publication_ended"] >= 1
+    again = json.loads(
+        runner.invoke(app, ["sweep", "--now", "2030-01-01T00:00"]).output.strip().splitlines()[-1]
+    )
+    assert again["fired"] == 0
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+    bad = runner.invoke(app, ["sweep", "--now", "tomorrow"])
+    assert bad.exit_code == 2 and "--now" in bad.output
