@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from engine.channels import Channel, LogChannel, WebhookChannel
 from engine.clock import Clock
 from engine.db import Database
 from engine.migrate import current, head
+from engine.outbox import Delivery, router
 from engine.service import Engine
 from engine.settings import get_settings
 from states.errors import RedressError
@@ -25,3 +27,14 @@ def build_engine(
                 f"数据库版本为{rev or '（空）'}，需要{want}：请先运行 redress db upgrade",
             )
     return engine
+
+
+def build_delivery(engine: Engine) -> Delivery:
+    """Channels by message kind, from settings (real mail and SMS come with the notices)."""
+    settings = get_settings()
+    channels: dict[str, Channel] = {"log": LogChannel()}
+    by_kind: dict[str, str] = {}
+    if settings.platform_url:
+        channels["platform"] = WebhookChannel(settings.platform_url, settings.webhook_secret)
+        by_kind["platform_sync"] = "platform"
+    return Delivery(engine, router(channels, by_kind))

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     pool_size: int = 10
     # Applicant access codes and user tokens are hashed with this pepper.
     secret_key: str = "dev-only-change-me"
+    # The public credit platform's endpoint for record changes; unset: logged only.
+    platform_url: str | None = None
+    # Key for the HMAC signature on webhook deliveries.
+    webhook_secret: str = "dev-only-change-me"
+    # How often `redress serve` runs the sweep and the outbox delivery (seconds).
+    engine_interval: float = 30.0
 
 
 @cache

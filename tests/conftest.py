@@ -7,6 +7,7 @@ each test gets its own schema, dropped afterwards. Without the variable those te
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from engine.demo import add_staff
 from engine.migrate import upgrade
 from engine.service import Actor, Engine
 from states.identifiers import make_resident_id, make_uscc
+
+# Prefect keeps its state in a throwaway home for the test run (set before it is imported).
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="redress-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PG_URL = os.environ.get("REDRESS_TEST_DATABASE_URL", "")
