@@ -12,7 +12,7 @@ $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --python $(BIN)/python -q --require-hashes -r requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e . --config-settings editable_mode=compat
 	rm -f $(VENV)/.installed-*
 	touch $@
 

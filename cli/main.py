@@ -211,19 +211,56 @@ def user_add(
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
+    interval: Annotated[
+        float | None, typer.Option(help="Seconds between engine rounds (default 30).")
+    ] = None,
+    engine_loop: Annotated[
+        bool, typer.Option(help="Run sweeps and deliveries here (off when workers do it).")
+    ] = True,
 ) -> None:
-    """Run the HTTP server on the configured database."""
+    """Run the HTTP server and, by default, the engine loop (sweep + delivery flows)."""
     import uvicorn
 
     from api.app import create_app
+    from workflows import runtime
+    from workflows.loop import EngineLoop
 
     engine = build_engine()
     upgrade(engine.db.engine)
+    Deadlines(engine).refresh_calendar()
+    runtime.use(engine)
+    loop = None
+    if engine_loop:
+        loop = EngineLoop(interval or get_settings().engine_interval)
+        loop.start()
+    note = f"; engine loop every {loop.interval:g}s" if loop else ""
     console.print(
         f"redress on http://{host}:{port} ({engine.db.dialect}); "
-        f"health: http://{host}:{port}/healthz"
+        f"health: http://{host}:{port}/healthz{note}"
     )
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+    finally:
+        if loop:
+            loop.stop()
+
+
+@app.command()
+def deploy(
+    pool: Annotated[str, typer.Option(help="Prefect work pool (type process).")] = "redress",
+    sweep_cron: str = "* * * * *",
+    deliver_cron: str = "* * * * *",
+) -> None:
+    """Deploy both flows with cron schedules to the Prefect server at PREFECT_API_URL."""
+    import os
+
+    from workflows.deploy import deploy as do_deploy
+
+    if not os.environ.get("PREFECT_API_URL"):
+        err.print("error: set PREFECT_API_URL to the Prefect server (see docs/SCALE-OUT.md)")
+        raise typer.Exit(2)
+    ids = do_deploy(pool, sweep_cron, deliver_cron, get_settings().timezone)
+    console.print(f"deployed {len(ids)} flows to pool {pool!r}: {', '.join(ids)}")
 
 
 @calendar_app.command("load")
