@@ -244,6 +244,7 @@ outbox = sa.Table(
     sa.Column("sent_at", UtcDateTime(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_case_id", "case_id"),
 )
 
 outbox_attempts = sa.Table(

@@ -41,6 +41,9 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox_attempts", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_attempts_outbox_id", ["outbox_id"], unique=False)
 
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_case_id", ["case_id"], unique=False)
+
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("anchor_day", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("amount", sa.Integer(), nullable=True))
@@ -51,6 +54,9 @@ def downgrade() -> None:
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.drop_column("amount")
         batch_op.drop_column("anchor_day")
+
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_case_id")
 
     with op.batch_alter_table("outbox_attempts", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_attempts_outbox_id")
