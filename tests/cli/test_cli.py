@@ -184,3 +184,42 @@ def test_sweep_by_hand_with_now(cli_env: str) -> None:
     assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
     bad = runner.invoke(app, ["sweep", "--now", "tomorrow"])
     assert bad.exit_code == 2 and "--now" in bad.output
+
+
+def test_serve_answers_health(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "REDRESS_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "REDRESS_VAR_DIR": str(tmp_path),
+    }
+    redress = str(Path(sys.executable).parent / "redress")
+    proc = subprocess.Popen(
+        [redress, "serve", "--port", str(port), "--no-engine-loop"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json() == {"status": "ok", "database": "sqlite"}
+    finally:
+        proc.terminate()
+        proc.wait(10)

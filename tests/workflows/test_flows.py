@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from helpers import drive, open_objection
 from engine.service import SYSTEM
 from workflows import runtime
 from workflows.flows import deliver_outbox, sweep_deadlines
+from workflows.loop import EngineLoop
 
 
 @pytest.fixture
@@ -44,6 +46,15 @@ def test_flows_under_prefect_harness(flows_on: World) -> None:
     with prefect_test_harness(server_startup_timeout=120):
         result = asyncio.run(sweep_deadlines(now=at("2026-04-10 00:00")))
         delivered = asyncio.run(deliver_outbox(now=at("2026-04-10 00:00")))
+        # The embedded loop of `redress serve` runs both flows round after round.
+        loop = EngineLoop(interval=0.1)
+        loop.start()
+        deadline = time.monotonic() + 60
+        while loop.runs < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        loop.stop()
+        loop.join(30)
+    assert loop.runs >= 2
     assert result["actions"] == {"escalate": 1}
     assert delivered["sent"] >= 1
     events = [e["trigger"] for e in w.engine.events(case.case_id, SYSTEM)]
