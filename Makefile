@@ -43,8 +43,11 @@ test: lint typecheck pytest
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
 
+# Every benchmark, small by default (a few minutes); FULL=1 for the sizes in docs/BENCHMARKS.md.
+# PostgreSQL figures too when REDRESS_TEST_DATABASE_URL (or REDRESS_BENCH_PG_URL) is set.
 bench: setup
 	$(BIN)/python bench/advance.py $(if $(FULL),--full,)
+	$(BIN)/python bench/sweep.py $(if $(FULL),--full,)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
