@@ -675,7 +675,9 @@ class Engine:
             if notices:
                 detail["notices"] = notices
             self._append_event(
-                tx, case, "submit", None, state, 1, actor, now, payload_text, detail, None, None
+                tx,
+                case,
+                self._event_row(case, "submit", None, state, 1, actor, now, payload_text, detail),
             )
             tx.execute(sql.CASE_CHAIN_UPDATE, {"seq": 1, "hash": case.last_hash, "id": case_id})
         return Opened(case_id, case_no, state, 1, procedure, proc.version, code)
@@ -817,7 +819,6 @@ class Engine:
         closed = proc.is_closed(fired.dest)
         at = self._ts(now)
         seq = case.event_seq + 1
-        prev_hash = case.last_hash
         payload_text = canonical(fields)
         timer_changes = self._apply_timer_plan(
             tx, proc, case, fired.source, fired.dest, trigger, data, now
@@ -836,28 +837,26 @@ class Engine:
         notices = self._queue_notices(tx, proc, case, branch.notices, seq, now)
         if notices:
             detail["notices"] = notices
-        detail_text = canonical(detail)
-        body = _event_body(
-            case.id,
-            seq,
+        event = self._event_row(
+            case,
             trigger,
             fired.source,
             fired.dest,
             version,
-            actor.name,
-            actor.role,
-            t.ts_to_sqlite(now),
+            actor,
+            now,
             payload_text,
-            detail_text,
+            detail,
+            idempotency_key,
+            req_hash,
         )
-        new_hash = event_hash(prev_hash, body)
         n = tx.execute(
             sql.CASE_UPDATE,
             {
                 "state": fired.dest,
                 "data": canonical(data),
                 "seq": seq,
-                "hash": new_hash,
+                "hash": event["hash"],
                 "now": at,
                 "closed_at": at if closed else None,
                 "id": case.id,
@@ -867,26 +866,7 @@ class Engine:
         if n != 1:
             current = tx.scalar(sql.CASE_VERSION, {"id": case.id})
             raise StaleVersion(case.id, case.version, int(current or 0))
-        tx.execute(
-            sql.EVENT_INSERT,
-            {
-                "case_id": case.id,
-                "seq": seq,
-                "trigger": trigger,
-                "from_state": fired.source,
-                "to_state": fired.dest,
-                "case_version": version,
-                "actor": actor.name,
-                "actor_role": actor.role,
-                "at": at,
-                "payload": payload_text,
-                "detail": detail_text,
-                "prev_hash": prev_hash,
-                "hash": new_hash,
-                "idempotency_key": idempotency_key,
-                "request_hash": req_hash,
-            },
-        )
+        self._append_event(tx, case, event)
         return Advanced(
             case.id, fired.dest, version, seq, notices=tuple(notices), record_version=record_version
         )
@@ -925,20 +905,10 @@ class Engine:
     ) -> None:
         """An event that records what the clock did without moving the case (no new version:
         a reminder must not make a handler's open form stale)."""
-        self._append_event(
-            tx,
-            case,
-            trigger,
-            case.state,
-            case.state,
-            case.version,
-            SYSTEM,
-            now,
-            canonical({}),
-            detail,
-            None,
-            None,
+        row = self._event_row(
+            case, trigger, case.state, case.state, case.version, SYSTEM, now, canonical({}), detail
         )
+        self._append_event(tx, case, row)
         tx.execute(
             sql.CASE_CHAIN_UPDATE, {"seq": case.event_seq, "hash": case.last_hash, "id": case.id}
         )
@@ -1253,9 +1223,8 @@ class Engine:
         tx.executemany(sql.OUTBOX_INSERT, rows)
         return list(names)
 
-    def _append_event(
+    def _event_row(
         self,
-        tx: Tx,
         case: _Case,
         trigger: str,
         src: str | None,
@@ -1265,12 +1234,12 @@ class Engine:
         now: datetime,
         payload_text: str,
         detail: Mapping[str, Any],
-        key: str | None,
-        req_hash: str | None,
-    ) -> None:
+        key: str | None = None,
+        req_hash: str | None = None,
+    ) -> dict[str, Any]:
+        """The next event of `case`, chained to the last one by its hash."""
         seq = case.event_seq + 1
         detail_text = canonical(detail)
-        at = self._ts(now)
         body = _event_body(
             case.id,
             seq,
@@ -1284,28 +1253,27 @@ class Engine:
             payload_text,
             detail_text,
         )
-        new_hash = event_hash(case.last_hash, body)
-        tx.execute(
-            sql.EVENT_INSERT,
-            {
-                "case_id": case.id,
-                "seq": seq,
-                "trigger": trigger,
-                "from_state": src,
-                "to_state": dest,
-                "case_version": version,
-                "actor": actor.name,
-                "actor_role": actor.role,
-                "at": at,
-                "payload": payload_text,
-                "detail": detail_text,
-                "prev_hash": case.last_hash,
-                "hash": new_hash,
-                "idempotency_key": key,
-                "request_hash": req_hash,
-            },
-        )
-        case.event_seq, case.last_hash = seq, new_hash
+        return {
+            "case_id": case.id,
+            "seq": seq,
+            "trigger": trigger,
+            "from_state": src,
+            "to_state": dest,
+            "case_version": version,
+            "actor": actor.name,
+            "actor_role": actor.role,
+            "at": self._ts(now),
+            "payload": payload_text,
+            "detail": detail_text,
+            "prev_hash": case.last_hash,
+            "hash": event_hash(case.last_hash, body),
+            "idempotency_key": key,
+            "request_hash": req_hash,
+        }
+
+    def _append_event(self, tx: Tx, case: _Case, row: Mapping[str, Any]) -> None:
+        tx.execute(sql.EVENT_INSERT, row)
+        case.event_seq, case.last_hash = row["seq"], row["hash"]
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from engine.clock import FixedClock
 from engine.db import Database, make_engine
-from engine.demo import add_staff
+from engine.demo import Staff, add_staff
 from engine.migrate import upgrade
 from engine.service import Actor, Engine
 from states.identifiers import make_resident_id, make_uscc
@@ -91,8 +91,15 @@ class World:
 
     engine: Engine
     clock: FixedClock
-    actors: dict[str, Actor]
-    tokens: dict[str, str]
+    staff: Staff
+
+    @property
+    def actors(self) -> dict[str, Actor]:
+        return self.staff.actors
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        return self.staff.tokens
 
     def actor(self, key: str) -> Actor:
         return self.actors[key]
@@ -131,8 +138,7 @@ APPLICANT = {
 
 
 def build_world(engine: Engine, clock: FixedClock) -> World:
-    staff = add_staff(engine)
-    return World(engine, clock, staff.actors, staff.tokens)
+    return World(engine, clock, add_staff(engine))
 
 
 @pytest.fixture

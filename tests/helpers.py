@@ -15,6 +15,7 @@ from engine.demo import (
     REPAIR_PATHS,
     actor_key,
 )
+from engine.demo import drive as demo_drive
 from engine.service import SYSTEM, Actor, Opened
 
 __all__ = ["OBJECTION_INTAKE", "OBJECTION_PATHS", "PAYLOADS", "REPAIR_INTAKE", "REPAIR_PATHS"]
@@ -56,7 +57,4 @@ def drive(
     steps: list[str],
     payloads: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    for trig in steps:
-        version = w.engine.case_view(case_id, SYSTEM)["version"]
-        payload = (payloads or {}).get(trig, PAYLOADS[trig])
-        w.engine.advance(case_id, trig, actor_for(w, procedure, trig), payload, version)
+    demo_drive(w.engine, w.staff, case_id, procedure, steps, payloads)
