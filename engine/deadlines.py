@@ -26,6 +26,11 @@ from states.calendar import DayOverride, Period, WorkCalendar
 from states.errors import FieldError, InvalidPayload, RedressError
 from states.records import RecordChange
 
+CALENDAR_STAMP = """
+SELECT (SELECT count(*) FROM calendar_days), (SELECT max(loaded_at) FROM calendar_days),
+       (SELECT count(*) FROM calendar_years), (SELECT max(loaded_at) FROM calendar_years)
+"""
+
 
 @dataclass
 class SweepResult:
@@ -215,14 +220,19 @@ class Deadlines:
     # -- the calendar ----------------------------------------------------------------------------
 
     def refresh_calendar(self) -> WorkCalendar:
-        """Rebuild the engine's calendar from the package plus the operators' data."""
+        """Rebuild the engine's calendar from the package plus the operators' data, when that
+        data changed since the last time (a cheap check: every sweep calls this)."""
         official: dict[int, list[DayOverride]] = {}
         local: list[DayOverride] = []
         try:
+            with self.db.tx(readonly=True) as tx:
+                stamp = tx.one(CALENDAR_STAMP)
+            if stamp is not None and stamp == getattr(self.engine, "calendar_stamp", None):
+                return self.engine.calendar
             with self.db.read() as conn:
                 years = [r[0] for r in conn.execute(sa.select(t.calendar_years.c.year))]
                 rows = conn.execute(sa.select(t.calendar_days)).mappings().all()
-        except sa.exc.DBAPIError:
+        except (sa.exc.DBAPIError, self.db.engine.dialect.loaded_dbapi.Error):
             return self.engine.calendar  # not migrated yet: the package alone
         for y in years:
             official[int(y)] = []
@@ -236,6 +246,7 @@ class Deadlines:
                 local.append(o)
         cal = WorkCalendar(tz=self.engine.settings.timezone, official=official, local=local)
         self.engine.calendar = cal
+        self.engine.calendar_stamp = stamp
         return cal
 
     def load_calendar(self, data: Mapping[str, Any], source: str) -> CalendarLoad:

@@ -37,7 +37,8 @@ def ts_to_sqlite(value: datetime) -> str:
 
 
 def ts_from_sqlite(value: str) -> datetime:
-    return datetime.strptime(value, SQLITE_TS).replace(tzinfo=UTC)
+    # fromisoformat reads the trailing Z (Python 3.11) at a fraction of strptime's cost.
+    return datetime.fromisoformat(value)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -220,7 +221,9 @@ timers = sa.Table(
     sa.Column("next_action", sa.String(20), nullable=True),
     sa.Column("next_at", UtcDateTime(), nullable=True),
     sa.Column("stopped_at", UtcDateTime(), nullable=True),
-    sa.Index("ix_timers_next", "next_at"),
+    # (next_at, id): due timers share one instant (local midnight), and the sweep pages through
+    # them in (next_at, id) order without re-reading the ties.
+    sa.Index("ix_timers_next", "next_at", "id"),
     sa.Index("ix_timers_case_status", "case_id", "status"),
 )
 

@@ -182,6 +182,8 @@ class Engine:
         self.clock = clock or SystemClock()
         self.settings = get_settings()
         self.calendar = calendar or WorkCalendar(tz=self.settings.timezone)
+        # What the operators' calendar data looked like when `calendar` was built.
+        self.calendar_stamp: tuple[Any, ...] | None = None
         self._sqlite = db.dialect == "sqlite"
 
     # -- small helpers ----------------------------------------------------------------------

@@ -234,3 +234,21 @@ def test_provisional_deadline_recomputed_when_the_year_is_loaded(world: World) -
     assert change["from"] == "2027-01-08" and change["due"] == "2027-01-09"
     assert "2027" in change["reason"]
     assert world.engine.verify_audit() == []
+
+
+def test_calendar_loaded_elsewhere_is_picked_up_by_the_next_sweep(world: World) -> None:
+    other = Engine(world.engine.db, clock=world.clock)  # e.g. the server, while the CLI loads
+    deadlines = Deadlines(other)
+    assert deadlines.refresh_calendar().is_provisional_year(2027)
+    cached = other.calendar
+    assert deadlines.refresh_calendar() is cached  # nothing changed: no rebuild
+    Deadlines(world.engine).load_calendar(
+        {
+            "kind": "official",
+            "year": 2027,
+            "days": [{"date": "2027-01-01", "kind": "holiday", "name": "元旦"}],
+        },
+        "test",
+    )
+    Deadlines(other).sweep()
+    assert not other.calendar.is_provisional_year(2027)

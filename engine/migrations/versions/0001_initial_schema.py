@@ -259,7 +259,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.create_index("ix_timers_case_status", ["case_id", "status"], unique=False)
-        batch_op.create_index("ix_timers_next", ["next_at"], unique=False)
+        batch_op.create_index("ix_timers_next", ["next_at", "id"], unique=False)
 
 
 def downgrade() -> None:
