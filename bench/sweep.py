@@ -918,9 +918,9 @@ def print_backend(r: dict[str, Any]) -> None:
     verdict = "meets" if r["within_target_fired"] else "below"
     print(
         f"  sweep: {sw['fired']:,} fired in {sw['elapsed_s']:.2f} s ({verdict} the "
-        f"{TARGET_FIRED_PER_S:,.0f}/s target set for SQLite); ratio engine/floor {r['ratio']:.2f}x by "
-        f"throughput, {r['ratio_p50']:.2f}x by median; engine overhead "
-        f"{r['engine_overhead_us']:.0f} us per timer"
+        f"{TARGET_FIRED_PER_S:,.0f}/s target set for SQLite); "
+        f"ratio engine/floor {r['ratio']:.2f}x by throughput, {r['ratio_p50']:.2f}x by "
+        f"median; engine overhead {r['engine_overhead_us']:.0f} us per timer"
     )
     print(
         f"  sweep outside firing: {sw['outside_firing_ms']:.1f} ms, of which {bq['n']} batch "
