@@ -39,7 +39,7 @@ from states.errors import (
 )
 from states.guards import GUARDS, Context
 from states.identifiers import IdentifierError, mask, validate_subject_identifier
-from states.machine import Procedure
+from states.machine import Procedure, is_clean_text
 from states.records import (
     PUBLICITY_MONTHS,
     RECORD_STATUSES,
@@ -307,6 +307,15 @@ class Engine:
                 )
         if not subject_name.strip():
             errors.append(FieldError("subject_name", "required", "is required", "必填"))
+        elif not is_clean_text(subject_name) or len(subject_name) > 200:
+            errors.append(
+                FieldError(
+                    "subject_name",
+                    "text",
+                    "contains an invalid character or is too long",
+                    "含有非法字符或过长",
+                )
+            )
         ident = subject_identifier
         if subject_kind in SUBJECT_KINDS:
             try:
@@ -714,6 +723,16 @@ class Engine:
                     FieldError("applicant.identifier", exc.code, exc.message_en, exc.message_zh)
                 )
         contact = {k: str(applicant[k]).strip() for k in ("email", "phone") if applicant.get(k)}
+        for k, v in (("name", name), *contact.items()):
+            if not is_clean_text(v) or len(v) > 200:
+                errors.append(
+                    FieldError(
+                        f"applicant.{k}",
+                        "text",
+                        "contains an invalid character or is too long",
+                        "含有非法字符或过长",
+                    )
+                )
         extra = set(applicant) - {"kind", "name", "identifier", "email", "phone"}
         for k in sorted(extra):
             errors.append(
@@ -1277,6 +1296,54 @@ class Engine:
         tx.execute(sql.EVENT_INSERT, row)
         case.event_seq, case.last_hash = row["seq"], row["hash"]
 
+    # -- assignment -------------------------------------------------------------------------
+
+    def assign(self, case_id: int, assignee_id: int | None, actor: Actor) -> dict[str, Any]:
+        """Give a case to a handler of its department (or take it away with None)."""
+        if actor.role not in ("reviewer", "head", "admin", "handler"):
+            raise Forbidden(f"role {actor.role!r} may not assign cases", "该角色不能分派案件")
+        now = self.now()
+        with self.db.tx() as tx:
+            case = self._load_case(tx, case_id, actor, lock=True)
+            if actor.role == "handler" and assignee_id != actor.user_id:
+                raise Forbidden(
+                    "a handler may only take a case for themselves", "经办人只能认领给自己"
+                )
+            name = None
+            if assignee_id is not None:
+                row = tx.one(
+                    "SELECT name, department_id, active FROM users WHERE id = :id",
+                    {"id": assignee_id},
+                )
+                if (
+                    row is None
+                    or not row[2]
+                    or row[1] not in (case.department_id, case.determining_unit)
+                ):
+                    raise InvalidPayload(
+                        [
+                            FieldError(
+                                "assignee_id",
+                                "unknown",
+                                "no active user of this case's departments has that id",
+                                "本案所属部门中没有该用户",
+                            )
+                        ]
+                    )
+                name = row[0]
+            tx.execute(
+                "UPDATE cases SET assignee_id = :a, updated_at = :now WHERE id = :id",
+                {"a": assignee_id, "now": self._ts(now), "id": case_id},
+            )
+            self._append_system_event(
+                tx,
+                case,
+                "assign",
+                {"assignee_id": assignee_id, "assignee": name, "by": actor.name},
+                now,
+            )
+        return {"case_id": case_id, "assignee_id": assignee_id, "assignee": name}
+
     # -- queries ----------------------------------------------------------------------------
 
     def allowed_actions(self, case_id: int, actor: Actor) -> list[dict[str, Any]]:
@@ -1287,6 +1354,7 @@ class Engine:
             return self._allowed(proc, case, actor, rec)
 
     def case_view(self, case_id: int, actor: Actor, lang: str = "zh") -> dict[str, Any]:
+        now = self.now()
         with self.db.tx(readonly=True) as tx:
             case = self._load_case(tx, case_id, actor)
             proc = self.registry.get(case.procedure, case.definition_version)
@@ -1346,6 +1414,9 @@ class Engine:
                     "due_day": t.to_date(r[2]),
                     "due_at": t.to_ts(r[3]),
                     "provisional": bool(r[4]),
+                    "overdue": r[1] == "active"
+                    and r[3] is not None
+                    and (t.to_ts(r[3]) or now) <= now,
                     "remaining": r[5],
                     "extended_days": r[6],
                     "period": r[7],

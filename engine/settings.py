@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     webhook_secret: str = "dev-only-change-me"
     # How often `redress serve` runs the sweep and the outbox delivery (seconds).
     engine_interval: float = 30.0
+    # Uploads: largest file, and the types accepted (checked against the file's first bytes).
+    max_upload_bytes: int = 10 * 1024 * 1024
+    # Applicants' wrong access codes, per client: slowed after `slow_after`, refused after
+    # `lock_after` within `lock_window_s` seconds.
+    access_slow_after: int = 3
+    access_lock_after: int = 10
+    access_lock_window_s: int = 900
 
 
 @cache

@@ -257,6 +257,8 @@ def _check_field(spec: FieldSpec, value: Any) -> tuple[FieldError | None, Any]:
         value = value.strip()
         if not value:
             return bad("required", "is required", "必填")
+        if not is_clean_text(value):
+            return bad("text", "contains a NUL or an invalid character", "含有非法字符")
         if len(value) > spec.max_length:
             return bad(
                 "too_long",
@@ -294,6 +296,17 @@ def _check_field(spec: FieldSpec, value: Any) -> tuple[FieldError | None, Any]:
         except ValueError:
             return bad("date", "must be a date as YYYY-MM-DD", "须为日期（YYYY-MM-DD）")
     return bad("type", f"unsupported field type {spec.type}", "不支持的字段类型")
+
+
+def is_clean_text(value: str) -> bool:
+    """No NUL (PostgreSQL cannot store it) and valid UTF-8 (no lone surrogates)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def compile_procedure(data: Mapping[str, Any]) -> Procedure:

@@ -1,0 +1,119 @@
+"""Applicants without an account: file, follow the case, supply documents, withdraw."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Path, UploadFile
+
+from api.deps import ApplicantDep, EngineDep, LangDep
+from api.problems import responses
+from api.routers.cases import IdemKey, read_limited
+from api.schemas import ApplicationIn, ApplicationOut, StatusOut, Text, WithdrawIn
+from engine.applicants import status_view
+from engine.attachments import Attachments
+from engine.service import Actor
+from states.errors import TransitionNotAllowed
+
+router = APIRouter(tags=["applicants"])
+CaseNo = Annotated[str, Path(pattern="^[A-Za-z0-9]{4,32}$", description="e.g. YY20260407K3M9QX")]
+PUBLIC = Actor(name="applicant", role="applicant")
+
+
+@router.post(
+    "/applications",
+    status_code=201,
+    response_model=ApplicationOut,
+    responses=responses(404, 409, 422),
+    summary="File an objection or a repair application (no account needed)",
+)
+def apply(
+    body: ApplicationIn, engine: EngineDep, lang: LangDep, idempotency_key: IdemKey = None
+) -> ApplicationOut:
+    payload: dict[str, Any] = {"grounds": body.grounds, "commitment_signed": body.commitment_signed}
+    if body.obligations_met is not None:
+        payload["obligations_met"] = body.obligations_met
+    if body.comment:
+        payload["comment"] = body.comment
+    opened = engine.open_case(
+        procedure=body.procedure,
+        record_id=body.record_id,
+        applicant=body.applicant.model_dump(exclude_none=True),
+        actor=PUBLIC,
+        payload=payload,
+        idempotency_key=idempotency_key,
+    )
+    proc = engine.registry.get(opened.procedure, opened.definition_version)
+    return ApplicationOut(
+        case_no=opened.case_no,
+        access_code=opened.access_code,
+        state=opened.state,
+        state_label=proc.states[opened.state].label.get(lang),
+        status_url=f"/api/v1/status/{opened.case_no}",
+        replayed=opened.replayed,
+    )
+
+
+@router.get(
+    "/status/{case_no}",
+    response_model=StatusOut,
+    responses=responses(404, 422, 429),
+    summary="Where my case stands (header X-Access-Code)",
+)
+def status(
+    case_no: CaseNo, actor: ApplicantDep, engine: EngineDep, lang: LangDep
+) -> dict[str, Any]:
+    return status_view(engine, actor, lang)
+
+
+@router.post(
+    "/status/{case_no}/supplement",
+    response_model=StatusOut,
+    responses=responses(404, 409, 413, 422, 429),
+    summary="Supply the documents a supplement request (补正) asked for",
+)
+async def supplement(
+    case_no: CaseNo,
+    actor: ApplicantDep,
+    engine: EngineDep,
+    lang: LangDep,
+    files: Annotated[list[UploadFile], File(description="PDF, JPEG, PNG, OFD or DOCX")] = [],  # noqa: B006
+    comment: Annotated[Text | None, Form(max_length=4000)] = None,
+) -> dict[str, Any]:
+    assert actor.case_id is not None
+    view = engine.case_view(actor.case_id, actor)
+    if "supplement" not in [a["trigger"] for a in view["allowed_actions"]]:
+        raise TransitionNotAllowed(
+            "supplement",
+            view["state"],
+            [a["trigger"] for a in view["allowed_actions"]],
+            "no documents are being requested now",
+            "当前没有需要补正的材料",
+        )
+    store = Attachments(engine)
+    for f in files:
+        data = await read_limited(f, engine.settings.max_upload_bytes)
+        store.add(actor.case_id, actor, f.filename or "", data)
+    engine.advance(
+        actor.case_id, "supplement", actor, {"comment": comment} if comment else {}, view["version"]
+    )
+    return status_view(engine, actor, lang)
+
+
+@router.post(
+    "/status/{case_no}/withdraw",
+    response_model=StatusOut,
+    responses=responses(404, 409, 422, 429),
+    summary="Withdraw the application",
+)
+def withdraw(
+    case_no: CaseNo,
+    actor: ApplicantDep,
+    engine: EngineDep,
+    lang: LangDep,
+    body: WithdrawIn | None = None,
+) -> dict[str, Any]:
+    assert actor.case_id is not None
+    payload = {"reason": body.reason} if body and body.reason else {}
+    engine.advance(actor.case_id, "withdraw", actor, payload, None)
+    return status_view(engine, actor, lang)

@@ -1,0 +1,272 @@
+"""Cases: file, list, read, act on, assign, attach. Each handler is one engine call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from api.deps import ActorDep, EngineDep, LangDep
+from api.problems import PreconditionRequired, from_error, responses
+from api.schemas import (
+    ActionOut,
+    AssignIn,
+    AssignOut,
+    AttachmentOut,
+    BulkAssignIn,
+    BulkAssignOut,
+    BulkItem,
+    CaseIn,
+    CaseList,
+    CaseOut,
+    EventOut,
+    OpenedOut,
+    Text,
+)
+from engine.attachments import Attachments
+from engine.queries import CaseFilter, list_cases
+from states.errors import FieldError, Forbidden, InvalidPayload, RedressError
+
+router = APIRouter(tags=["cases"])
+CaseId = Annotated[int, Path(ge=1, le=2**53, description="Case id")]
+TriggerName = Annotated[str, Path(pattern="^[a-z_]{1,60}$", description="e.g. accept")]
+IdemKey = Annotated[
+    Text | None,
+    Header(max_length=200, description="Repeat a request safely: same key, same result"),
+]
+
+ACTION_EXAMPLES = {
+    "accept": {"summary": "accept (no fields)", "value": {}},
+    "request_supplement": {
+        "summary": "request missing documents",
+        "value": {"items": ["营业执照副本", "行政处罚撤销决定书"]},
+    },
+    "propose_decision": {
+        "summary": "propose a decision",
+        "value": {
+            "outcome": "revoked",
+            "reasons": "原处罚决定已被撤销",
+            "legal_basis": "《行政处罚法》第四十八条",
+        },
+    },
+}
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=OpenedOut,
+    responses=responses(401, 403, 404, 409, 422),
+    summary="File a case for an applicant (handler)",
+)
+def file_case(
+    body: CaseIn, engine: EngineDep, actor: ActorDep, idempotency_key: IdemKey = None
+) -> OpenedOut:
+    if not actor.is_staff:
+        raise Forbidden(
+            "only staff file cases here; applicants use /applications",
+            "仅限工作人员；申请人请使用 /applications",
+        )
+    opened = engine.open_case(
+        procedure=body.procedure,
+        record_id=body.record_id,
+        applicant=body.applicant.model_dump(exclude_none=True),
+        actor=actor,
+        payload=body.payload,
+        filed_on=body.filed_on,
+        department_id=body.department_id,
+        idempotency_key=idempotency_key,
+    )
+    return OpenedOut(**opened.__dict__)
+
+
+@router.get(
+    "/cases",
+    response_model=CaseList,
+    responses=responses(401, 422),
+    summary="The work queue, filtered, newest first, in pages",
+)
+def cases(
+    engine: EngineDep,
+    actor: ActorDep,
+    procedure: Annotated[str | None, Query(pattern="^(objection|repair)$")] = None,
+    state: Annotated[str | None, Query(pattern="^[a-z_]{1,40}$")] = None,
+    department: Annotated[Text | None, Query(max_length=64)] = None,
+    assignee: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    overdue: bool | None = None,
+    due_before: datetime | None = None,
+    subject_identifier: Annotated[Text | None, Query(max_length=40)] = None,
+    case_no: Annotated[Text | None, Query(max_length=32)] = None,
+    q: Annotated[Text | None, Query(max_length=100, description="Free text")] = None,
+    cursor: Annotated[Text | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CaseList:
+    if due_before is not None and due_before.tzinfo is None:
+        raise InvalidPayload(
+            [
+                FieldError(
+                    "due_before",
+                    "timezone",
+                    "needs a time zone, e.g. 2026-04-20T00:00:00+08:00",
+                    "须带时区",
+                )
+            ]
+        )
+    items, nxt = list_cases(
+        engine,
+        actor,
+        CaseFilter(
+            procedure,
+            state,
+            department,
+            assignee,
+            overdue,
+            due_before,
+            subject_identifier,
+            case_no,
+            q,
+        ),
+        cursor,
+        limit,
+    )
+    return CaseList.model_validate({"items": items, "next_cursor": nxt})
+
+
+@router.post(
+    "/cases/bulk/assign",
+    response_model=BulkAssignOut,
+    responses=responses(401, 422),
+    summary="Assign many cases; each answered alone",
+)
+def bulk_assign(body: BulkAssignIn, engine: EngineDep, actor: ActorDep) -> BulkAssignOut:
+    results = []
+    for cid in dict.fromkeys(body.case_ids):
+        try:
+            out = engine.assign(cid, body.assignee_id, actor)
+            results.append(BulkItem(case_id=cid, ok=True, assignee_id=out["assignee_id"]))
+        except RedressError as exc:
+            answer = from_error(exc)
+            results.append(
+                BulkItem(case_id=cid, ok=False, status=answer.status_code, detail=exc.message)
+            )
+    return BulkAssignOut(results=results)
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseOut,
+    responses=responses(401, 404, 422),
+    summary="A case: state, version, record, deadlines, what you may do now",
+)
+def case(
+    case_id: CaseId, engine: EngineDep, actor: ActorDep, lang: LangDep, response: Response
+) -> dict[str, Any]:
+    view = engine.case_view(case_id, actor, lang)
+    view["attachments"] = Attachments(engine).list(case_id)
+    response.headers["ETag"] = f'"{view["version"]}"'
+    return view
+
+
+def _version(if_match: str | None) -> int:
+    if if_match is None:
+        raise PreconditionRequired(
+            "If-Match: <version> is required; read the case first",
+            "须提供 If-Match 版本号（先读取案件）",
+        )
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 12:
+        raise InvalidPayload(
+            [
+                FieldError(
+                    "If-Match",
+                    "format",
+                    'must be the case\'s version, e.g. "3"',
+                    '须为案件版本号，如 "3"',
+                )
+            ]
+        )
+    return int(text)
+
+
+@router.post(
+    "/cases/{case_id}/actions/{trigger}",
+    response_model=ActionOut,
+    responses=responses(401, 403, 404, 409, 412, 422, 428),
+    summary="Fire a trigger (If-Match: the version you saw)",
+)
+def act(
+    case_id: CaseId,
+    trigger: TriggerName,
+    engine: EngineDep,
+    actor: ActorDep,
+    response: Response,
+    payload: Annotated[dict[str, Any], Body(openapi_examples=ACTION_EXAMPLES)] = {},  # noqa: B006
+    if_match: Annotated[str | None, Header(max_length=40)] = None,
+    idempotency_key: IdemKey = None,
+) -> ActionOut:
+    result = engine.advance(case_id, trigger, actor, payload, _version(if_match), idempotency_key)
+    response.headers["ETag"] = f'"{result.version}"'
+    return ActionOut(**result.__dict__ | {"notices": list(result.notices)})
+
+
+@router.get(
+    "/cases/{case_id}/events",
+    response_model=list[EventOut],
+    responses=responses(401, 404, 422),
+    summary="The case's events, oldest first",
+)
+def events(case_id: CaseId, engine: EngineDep, actor: ActorDep) -> list[dict[str, Any]]:
+    return engine.events(case_id, actor)
+
+
+@router.post(
+    "/cases/{case_id}/assign",
+    response_model=AssignOut,
+    responses=responses(401, 403, 404, 422),
+    summary="Assign to a handler",
+)
+def assign(case_id: CaseId, body: AssignIn, engine: EngineDep, actor: ActorDep) -> AssignOut:
+    return AssignOut(**engine.assign(case_id, body.assignee_id, actor))
+
+
+@router.post(
+    "/cases/{case_id}/attachments",
+    status_code=201,
+    response_model=AttachmentOut,
+    responses=responses(401, 403, 404, 413, 422),
+    summary="Upload evidence (PDF, JPEG, PNG, OFD, DOCX; 10 MB)",
+)
+async def upload(
+    case_id: CaseId, file: UploadFile, engine: EngineDep, actor: ActorDep
+) -> AttachmentOut:
+    data = await read_limited(file, engine.settings.max_upload_bytes)
+    stored = Attachments(engine).add(case_id, actor, file.filename or "", data)
+    meta = {a["id"]: a for a in Attachments(engine).list(case_id)}[stored.id]
+    return AttachmentOut(**meta)
+
+
+async def read_limited(file: UploadFile, limit: int) -> bytes:
+    """Read at most limit+1 bytes, so an oversized upload is refused without reading it all."""
+    data = await file.read(limit + 1)
+    return data
+
+
+attachments_router = APIRouter(tags=["cases"])
+
+
+@attachments_router.get(
+    "/attachments/{attachment_id}",
+    responses={
+        **responses(401, 404, 422),
+        200: {"content": {"application/octet-stream": {}}, "description": "The file, as uploaded"},
+    },
+    summary="Download an attachment",
+    response_class=FileResponse,
+)
+def attachment(
+    attachment_id: Annotated[int, Path(ge=1, le=2**53)], engine: EngineDep, actor: ActorDep
+) -> FileResponse:
+    meta, path = Attachments(engine).get(attachment_id, actor)
+    return FileResponse(path, media_type=meta["content_type"], filename=meta["filename"])

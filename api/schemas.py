@@ -1,0 +1,553 @@
+"""Request and response bodies of the HTTP API, with the examples its OpenAPI shows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from states.machine import is_clean_text
+
+
+def _clean(value: str) -> str:
+    if not is_clean_text(value):
+        raise ValueError("contains a NUL or an invalid character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean)]
+Id = Annotated[int, Field(ge=1, le=2**53)]
+SubjectKind = Literal["enterprise", "government", "civil_servant", "person"]
+Procedure = Literal["objection", "repair"]
+
+EXAMPLE_USCC = "91310000MA1FL8XX1E"
+
+
+def _examples(*items: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(items)})
+
+
+class ApplicantIn(BaseModel):
+    model_config = _examples(
+        {
+            "kind": "enterprise",
+            "name": "上海示例贸易有限公司",
+            "identifier": EXAMPLE_USCC,
+            "email": "legal@example.com",
+            "phone": "13800000000",
+        }
+    )
+    kind: SubjectKind
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    identifier: Annotated[
+        Text, Field(min_length=1, max_length=40, description="统一社会信用代码 or 居民身份证号")
+    ]
+    email: Annotated[Text, Field(max_length=200)] | None = None
+    phone: Annotated[Text, Field(max_length=40)] | None = None
+
+
+class RecordIn(BaseModel):
+    model_config = _examples(
+        {
+            "subject_kind": "enterprise",
+            "subject_name": "上海示例贸易有限公司",
+            "subject_identifier": EXAMPLE_USCC,
+            "source_category": "administrative_penalty",
+            "severity": "general",
+            "determining_unit": "amr",
+            "decision_date": "2026-01-05",
+            "published_from": "2026-01-06",
+            "content": {"summary": "未按规定公示年度报告", "measures": ["限制评优评先"]},
+        }
+    )
+    subject_kind: SubjectKind
+    subject_name: Annotated[Text, Field(min_length=1, max_length=200)]
+    subject_identifier: Annotated[Text, Field(min_length=1, max_length=40)]
+    source_category: Literal[
+        "judicial_judgment",
+        "administrative_penalty",
+        "disciplinary_sanction",
+        "government_sanction",
+        "accountability",
+    ]
+    severity: Literal["minor", "general", "serious"]
+    determining_unit: Annotated[Text, Field(min_length=1, max_length=64)]
+    decision_date: date
+    published_from: date
+    content: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecordVersionOut(BaseModel):
+    version: int
+    status: str
+    disputed: bool
+    reason: str
+    actor: str
+    case_id: int | None
+    at: datetime
+    content: dict[str, Any]
+
+
+class RecordOut(BaseModel):
+    model_config = _examples(
+        {
+            "id": 1,
+            "subject_kind": "enterprise",
+            "subject_name": "上海示例贸易有限公司",
+            "subject_identifier": "9131**********XX1E",
+            "source_category": "administrative_penalty",
+            "severity": "general",
+            "determining_unit": "amr",
+            "decision_date": "2026-01-05",
+            "published_from": "2026-01-06",
+            "status": "published",
+            "disputed": True,
+            "version": 2,
+            "content": {"summary": "未按规定公示年度报告"},
+            "repair_barred_until": None,
+        }
+    )
+    id: int
+    subject_kind: str
+    subject_name: str
+    subject_identifier: str
+    source_category: str
+    severity: str
+    determining_unit: str
+    decision_date: date | None
+    published_from: date | None
+    status: str
+    disputed: bool
+    version: int
+    content: dict[str, Any]
+    repair_barred_until: date | None
+    versions: list[RecordVersionOut] | None = None
+
+
+class CaseIn(BaseModel):
+    model_config = _examples(
+        {
+            "procedure": "objection",
+            "record_id": 1,
+            "applicant": {
+                "kind": "enterprise",
+                "name": "上海示例贸易有限公司",
+                "identifier": EXAMPLE_USCC,
+            },
+            "payload": {"grounds": "该处罚决定已被依法撤销", "commitment_signed": True},
+        }
+    )
+    procedure: Procedure
+    record_id: Id
+    applicant: ApplicantIn
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The application's own fields: objection — grounds, commitment_signed; "
+        "repair — grounds, obligations_met, commitment_signed.",
+    )
+    filed_on: date | None = Field(None, description="Defaults to today (Asia/Shanghai)")
+    department_id: Annotated[Text, Field(max_length=64)] | None = None
+
+
+class OpenedOut(BaseModel):
+    model_config = _examples(
+        {
+            "case_id": 12,
+            "case_no": "YY20260407K3M9QX",
+            "state": "submitted",
+            "version": 1,
+            "procedure": "objection",
+            "definition_version": 1,
+            "access_code": "7KQ2M9XR4T",
+            "replayed": False,
+        }
+    )
+    case_id: int
+    case_no: str
+    state: str
+    version: int
+    procedure: str
+    definition_version: int
+    access_code: str | None = Field(None, description="Shown once; only its hash is kept")
+    replayed: bool = False
+
+
+class ActionOut(BaseModel):
+    model_config = _examples(
+        {
+            "case_id": 12,
+            "state": "accepted",
+            "version": 2,
+            "seq": 2,
+            "replayed": False,
+            "notices": ["acceptance"],
+            "record_version": None,
+        }
+    )
+    case_id: int
+    state: str
+    version: int
+    seq: int
+    replayed: bool
+    notices: list[str]
+    record_version: int | None
+
+
+class DeadlineOut(BaseModel):
+    timer: str
+    label: str
+    status: str
+    due_day: date | None
+    due_at: datetime | None
+    provisional: bool
+    overdue: bool
+    remaining: int | None
+    extended_days: int
+    period: str
+
+
+class ActionInfo(BaseModel):
+    trigger: str
+    label: dict[str, str]
+    required: list[str]
+    optional: list[str]
+    fields: list[dict[str, Any]]
+
+
+class AttachmentOut(BaseModel):
+    model_config = _examples(
+        {
+            "id": 3,
+            "filename": "撤销决定书.pdf",
+            "content_type": "application/pdf",
+            "size": 48213,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "uploaded_by": "office_handler",
+            "uploaded_at": "2026-04-07T01:00:00Z",
+        }
+    )
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+class CaseOut(BaseModel):
+    model_config = _examples(
+        {
+            "id": 12,
+            "case_no": "YY20260407K3M9QX",
+            "procedure": "objection",
+            "definition_version": 1,
+            "state": "verifying",
+            "state_label": "核查中",
+            "summary": "记录已标注异议，正在核查。",
+            "applicant_todo": None,
+            "terminal": False,
+            "closed": False,
+            "version": 3,
+            "department_id": "office",
+            "determining_unit": "amr",
+            "assignee_id": 4,
+            "applicant": {
+                "kind": "enterprise",
+                "name": "上海示例贸易有限公司",
+                "identifier": EXAMPLE_USCC,
+            },
+            "data": {"grounds": "该处罚决定已被依法撤销"},
+            "filed_on": "2026-04-07",
+            "opened_at": "2026-04-07T01:00:00Z",
+            "closed_at": None,
+            "record": {"id": 1, "version": 2, "status": "published", "disputed": True},
+            "deadlines": [
+                {
+                    "timer": "verify",
+                    "label": "核查期限",
+                    "status": "active",
+                    "due_day": "2026-04-14",
+                    "due_at": "2026-04-14T16:00:00Z",
+                    "provisional": False,
+                    "overdue": False,
+                    "remaining": None,
+                    "extended_days": 0,
+                    "period": "5 working days",
+                }
+            ],
+            "allowed_actions": [
+                {
+                    "trigger": "forward",
+                    "label": {"zh": "转认定单位核查", "en": "forward"},
+                    "required": [],
+                    "optional": ["comment"],
+                    "fields": [],
+                }
+            ],
+            "attachments": [],
+        }
+    )
+    id: int
+    case_no: str
+    procedure: str
+    definition_version: int
+    state: str
+    state_label: str
+    summary: str
+    applicant_todo: str | None
+    terminal: bool
+    closed: bool
+    version: int
+    department_id: str
+    determining_unit: str
+    assignee_id: int | None
+    applicant: dict[str, Any]
+    data: dict[str, Any]
+    filed_on: date | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    record: dict[str, Any]
+    deadlines: list[DeadlineOut]
+    allowed_actions: list[ActionInfo]
+    attachments: list[AttachmentOut] = Field(default_factory=list)
+
+
+class CaseSummary(BaseModel):
+    id: int
+    case_no: str
+    procedure: str
+    definition_version: int
+    state: str
+    state_label: dict[str, str]
+    version: int
+    department_id: str
+    assignee_id: int | None
+    applicant: dict[str, Any]
+    subject_name: str
+    subject_identifier: str
+    filed_on: date | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    next_due_at: datetime | None
+    overdue: bool
+
+
+class CaseList(BaseModel):
+    model_config = _examples({"items": [], "next_cursor": None})
+    items: list[CaseSummary]
+    next_cursor: str | None
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    seq: int
+    trigger: str
+    from_state: str | None = Field(alias="from")
+    to: str
+    version: int
+    actor: str
+    role: str
+    at: datetime | None
+    payload: dict[str, Any]
+    detail: dict[str, Any]
+    hash: str
+
+
+class AssignIn(BaseModel):
+    model_config = _examples({"assignee_id": 4})
+    assignee_id: Id | None
+
+
+class AssignOut(BaseModel):
+    case_id: int
+    assignee_id: int | None
+    assignee: str | None
+
+
+class BulkAssignIn(BaseModel):
+    model_config = _examples({"case_ids": [12, 13, 14], "assignee_id": 4})
+    case_ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
+    assignee_id: Id | None
+
+
+class BulkItem(BaseModel):
+    case_id: int
+    ok: bool
+    assignee_id: int | None = None
+    status: int | None = None
+    detail: str | None = None
+
+
+class BulkAssignOut(BaseModel):
+    model_config = _examples(
+        {
+            "results": [
+                {"case_id": 12, "ok": True, "assignee_id": 4},
+                {"case_id": 99, "ok": False, "status": 404, "detail": "no case 99"},
+            ]
+        }
+    )
+    results: list[BulkItem]
+
+
+class ProcedureVersion(BaseModel):
+    version: int
+    title: dict[str, str]
+    effective_from: date
+    effective_until: date | None
+    jurisdiction: str
+
+
+class ProcedureSummary(BaseModel):
+    model_config = _examples(
+        {
+            "name": "repair",
+            "versions": [
+                {
+                    "version": 1,
+                    "title": {"zh": "信用修复", "en": "Credit repair"},
+                    "effective_from": "2023-05-01",
+                    "effective_until": "2026-03-31",
+                    "jurisdiction": "default",
+                }
+            ],
+        }
+    )
+    name: str
+    versions: list[ProcedureVersion]
+
+
+class ProcedureOut(ProcedureSummary):
+    version: int
+    definition: dict[str, Any]
+    mermaid: str
+
+
+class ApplicationIn(BaseModel):
+    model_config = _examples(
+        {
+            "procedure": "objection",
+            "record_id": 1,
+            "applicant": {
+                "kind": "enterprise",
+                "name": "上海示例贸易有限公司",
+                "identifier": EXAMPLE_USCC,
+                "phone": "13800000000",
+            },
+            "grounds": "该处罚决定已于2026年3月被依法撤销",
+            "commitment_signed": True,
+        },
+        {
+            "procedure": "repair",
+            "record_id": 2,
+            "applicant": {"kind": "person", "name": "张三", "identifier": "11010519491231002X"},
+            "grounds": "已缴清罚款并完成整改",
+            "obligations_met": True,
+            "commitment_signed": True,
+        },
+    )
+    procedure: Procedure
+    record_id: Id
+    applicant: ApplicantIn
+    grounds: Annotated[Text, Field(min_length=1, max_length=4000)]
+    commitment_signed: bool
+    obligations_met: bool | None = Field(None, description="Credit repair only")
+    comment: Annotated[Text, Field(max_length=4000)] | None = None
+
+
+class ApplicationOut(BaseModel):
+    model_config = _examples(
+        {
+            "case_no": "YY20260407K3M9QX",
+            "access_code": "7KQ2M9XR4T",
+            "state": "submitted",
+            "state_label": "已提交",
+            "status_url": "/api/v1/status/YY20260407K3M9QX",
+            "replayed": False,
+        }
+    )
+    case_no: str
+    access_code: str | None
+    state: str
+    state_label: str
+    status_url: str
+    replayed: bool
+
+
+class NextStep(BaseModel):
+    what: str
+    due_day: date | None
+    due_at: datetime | None
+    provisional: bool
+    paused: bool
+
+
+class TimelineEntry(BaseModel):
+    at: datetime | None
+    event: str
+    label: str
+    state: str
+    state_label: str
+
+
+class StatusDeadline(BaseModel):
+    what: str
+    status: str
+    due_day: date | None
+    provisional: bool
+
+
+class StatusOut(BaseModel):
+    model_config = _examples(
+        {
+            "case_no": "YY20260407K3M9QX",
+            "procedure": "objection",
+            "procedure_title": "信用信息异议处理",
+            "state": "awaiting_supplement",
+            "state_label": "待补正",
+            "summary": "材料不齐全，审查已暂停，等待您补正。",
+            "applicant_todo": "请在期限内按补正通知书提交全部材料，逾期视为撤回申请。",
+            "closed": False,
+            "filed_on": "2026-04-07",
+            "next_step": {
+                "what": "补正期限",
+                "due_day": "2026-04-22",
+                "due_at": "2026-04-22T16:00:00Z",
+                "provisional": False,
+                "paused": False,
+            },
+            "deadlines": [],
+            "timeline": [],
+            "actions": ["supplement", "withdraw"],
+            "version": 2,
+            "record": {"status": "published", "disputed": False},
+        }
+    )
+    case_no: str
+    procedure: str
+    procedure_title: str
+    state: str
+    state_label: str
+    summary: str
+    applicant_todo: str | None
+    closed: bool
+    filed_on: date | None
+    next_step: NextStep | None
+    deadlines: list[StatusDeadline]
+    timeline: list[TimelineEntry]
+    actions: list[str]
+    version: int
+    record: dict[str, Any]
+
+
+class WithdrawIn(BaseModel):
+    model_config = _examples({"reason": "已与认定单位沟通解决"})
+    reason: Annotated[Text, Field(max_length=4000)] | None = None
+
+
+class Health(BaseModel):
+    model_config = _examples({"status": "ok", "database": "sqlite"})
+    status: str
+    database: str

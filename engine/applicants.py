@@ -1,0 +1,155 @@
+"""Applicants without an account: a case number and an access code, and the status view.
+
+A wrong number and a wrong code get the same answer in the same time (the code's hash is
+compared in constant time, against a dummy when the number is unknown). Repeated wrong codes
+from one client are slowed, then refused for a while.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from engine.service import Actor, Engine
+from states.errors import NotFound, RedressError
+
+_DUMMY_HASH = "0" * 64
+# Transitions an applicant sees on their timeline; the clock's own bookkeeping is left out.
+_HIDDEN = {
+    "assign",
+    "attach",
+    "deadline_reminder",
+    "deadline_expired",
+    "deadline_escalated",
+    "deadline_recomputed",
+    "request_extension",
+    "reject_extension",
+}
+
+
+class TooManyAttempts(RedressError):
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"too many wrong access codes; try again in {retry_after} seconds",
+            f"查询码错误次数过多，请{retry_after}秒后再试",
+        )
+
+
+class AccessGuard:
+    """Counts wrong codes per client in a sliding window (per process)."""
+
+    def __init__(self, slow_after: int, lock_after: int, window_s: int) -> None:
+        self.slow_after = slow_after
+        self.lock_after = lock_after
+        self.window = window_s
+        self._fails: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        q = self._fails.setdefault(client, deque())
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def delay_for(self, client: str) -> float:
+        """Seconds to wait before answering; raises TooManyAttempts when locked out."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent(client, now)
+            if len(q) >= self.lock_after:
+                raise TooManyAttempts(max(1, int(q[0] + self.window - now)))
+            extra = len(q) - self.slow_after + 1
+        return 0.0 if extra <= 0 else min(0.25 * 2 ** (extra - 1), 4.0)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._recent(client, time.monotonic()).append(time.monotonic())
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._fails.pop(client, None)
+
+
+def authenticate(engine: Engine, case_no: str, code: str) -> Actor:
+    with engine.db.tx(readonly=True) as tx:
+        row = tx.one(
+            "SELECT id, access_code_hash FROM cases WHERE case_no = :n",
+            {"n": (case_no or "").strip().upper()},
+        )
+    stored = row[1] if row is not None and row[1] else _DUMMY_HASH
+    given = engine._hash_secret((code or "").strip().upper())
+    if not hmac.compare_digest(stored, given) or row is None:
+        raise NotFound("no case with this number and access code", "案件编号或查询码不正确")
+    return Actor(name=f"applicant:{case_no}", role="applicant", case_id=int(row[0]))
+
+
+def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any]:
+    """What the applicant sees: plain words, a timeline, what comes next and by when."""
+    assert actor.case_id is not None
+    view = engine.case_view(actor.case_id, actor, lang)
+    proc = engine.registry.get(view["procedure"], view["definition_version"])
+    timeline = []
+    for e in engine.events(actor.case_id, actor):
+        if e["trigger"] in _HIDDEN:
+            continue
+        if e["trigger"] == "submit":
+            label = {"zh": "提交申请", "en": "application filed"}
+        elif e["trigger"] in proc.branches:
+            label = proc.branches[e["trigger"]][0].label.model_dump()
+        else:
+            continue
+        timeline.append(
+            {
+                "at": e["at"],
+                "event": e["trigger"],
+                "label": label["en" if lang.startswith("en") else "zh"],
+                "state": e["to"],
+                "state_label": proc.states[e["to"]].label.get(lang),
+            }
+        )
+    running = sorted(
+        (d for d in view["deadlines"] if d["status"] in ("active", "paused")),
+        key=lambda d: (d["due_day"] is None, d["due_day"]),
+    )
+    next_step = None
+    if running:
+        d = running[0]
+        next_step = {
+            "what": d["label"],
+            "due_day": d["due_day"],
+            "due_at": d["due_at"],
+            "provisional": d["provisional"],
+            "paused": d["status"] == "paused",
+        }
+    record = view["record"]
+    return {
+        "case_no": view["case_no"],
+        "procedure": view["procedure"],
+        "procedure_title": proc.spec.title.get(lang),
+        "state": view["state"],
+        "state_label": view["state_label"],
+        "summary": view["summary"],
+        "applicant_todo": view["applicant_todo"],
+        "closed": view["closed"],
+        "filed_on": view["filed_on"],
+        "next_step": next_step,
+        "deadlines": [
+            {
+                "what": d["label"],
+                "status": d["status"],
+                "due_day": d["due_day"],
+                "provisional": d["provisional"],
+            }
+            for d in running
+        ],
+        "timeline": timeline,
+        "actions": [a["trigger"] for a in view["allowed_actions"]],
+        "version": view["version"],
+        "record": {"status": record["status"], "disputed": record["disputed"]},
+    }

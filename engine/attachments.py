@@ -1,0 +1,166 @@
+"""Attachments: evidence and supplements, stored by content (SHA-256) under var/attachments.
+
+The type is decided by the file's first bytes, not by what the client claims: a letter of
+objection in PDF, scans in JPEG or PNG, OFD (China's fixed-layout format) and Office documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine import schema as t
+from engine.service import Actor, Engine
+from states.errors import FieldError, InvalidPayload, NotFound, RedressError
+
+# What a file starts with → its type. ZIP-based formats (OFD, DOCX) share a signature.
+SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"PK\x03\x04", "application/zip"),
+)
+ZIP_TYPES = {
+    ".ofd": "application/ofd",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+ALLOWED = "PDF, JPEG, PNG, OFD, DOCX"
+
+
+class TooLarge(RedressError):
+    code = "too_large"
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+def sniff(filename: str, data: bytes) -> str | None:
+    for magic, kind in SIGNATURES:
+        if data.startswith(magic):
+            if kind == "application/zip":
+                return ZIP_TYPES.get(Path(filename).suffix.lower())
+            return kind
+    return None
+
+
+class Attachments:
+    def __init__(self, engine: Engine, root: Path | None = None) -> None:
+        self.engine = engine
+        self.root = root or Path(engine.settings.var_dir) / "attachments"
+
+    def add(self, case_id: int, actor: Actor, filename: str, data: bytes) -> Stored:
+        eng = self.engine
+        limit = eng.settings.max_upload_bytes
+        if len(data) > limit:
+            raise TooLarge(
+                f"{filename!r} is {len(data)} bytes; at most {limit}",
+                f"文件“{filename}”大小为{len(data)}字节，超过上限{limit}字节",
+            )
+        name = Path(filename or "").name.strip()[:255]
+        if not name:
+            raise InvalidPayload(
+                [FieldError("file", "required", "a file name is required", "须有文件名")]
+            )
+        if not data:
+            raise InvalidPayload([FieldError("file", "empty", "the file is empty", "文件为空")])
+        kind = sniff(name, data)
+        if kind is None:
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "file",
+                        "type",
+                        f"{name!r} is not one of the accepted types: {ALLOWED}",
+                        f"“{name}”不是可接受的文件类型：{ALLOWED}",
+                    )
+                ]
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.root / digest[:2] / digest
+        if not path.exists():  # content-addressed: the same file is stored once
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        now = eng.now()
+        with eng.db.tx() as tx:
+            case = eng._load_case(tx, case_id, actor, lock=True)
+            att_id = int(
+                tx.scalar(
+                    "INSERT INTO attachments (case_id, filename, content_type, size, sha256, "
+                    "storage_key, uploaded_by, uploaded_at) VALUES (:c, :f, :t, :s, :h, :k, :u, "
+                    ":now) RETURNING id",
+                    {
+                        "c": case_id,
+                        "f": name,
+                        "t": kind,
+                        "s": len(data),
+                        "h": digest,
+                        "k": f"{digest[:2]}/{digest}",
+                        "u": actor.name,
+                        "now": eng._ts(now),
+                    },
+                )
+            )
+            eng._append_system_event(
+                tx,
+                case,
+                "attach",
+                {
+                    "attachment_id": att_id,
+                    "filename": name,
+                    "sha256": digest,
+                    "size": len(data),
+                    "by": actor.name,
+                },
+                now,
+            )
+        return Stored(att_id, name, kind, len(data), digest)
+
+    def get(self, attachment_id: int, actor: Actor) -> tuple[dict[str, Any], Path]:
+        eng = self.engine
+        with eng.db.read() as conn:
+            row = (
+                conn.execute(sa.select(t.attachments).where(t.attachments.c.id == attachment_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no attachment {attachment_id}", f"没有编号为{attachment_id}的附件")
+        with eng.db.tx(readonly=True) as tx:
+            eng._load_case(tx, int(row["case_id"]), actor)  # NotFound unless visible
+        return dict(row), self.root / row["storage_key"]
+
+    def list(self, case_id: int) -> list[dict[str, Any]]:
+        with self.engine.db.read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(t.attachments)
+                    .where(t.attachments.c.case_id == case_id)
+                    .order_by(t.attachments.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            {
+                "id": r["id"],
+                "filename": r["filename"],
+                "content_type": r["content_type"],
+                "size": r["size"],
+                "sha256": r["sha256"],
+                "uploaded_by": r["uploaded_by"],
+                "uploaded_at": r["uploaded_at"],
+            }
+            for r in rows
+        ]

@@ -1,0 +1,253 @@
+"""Read side: the work queue's case list with filters and cursor pagination, and records.
+
+Queries use SQLAlchemy Core (they vary with the filters; commands use fixed SQL). Visibility is
+applied in the query itself: a user sees the cases of their department and of the records their
+unit determined, so another department's case never shows up, even in counts.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine import schema as t
+from engine.service import Actor, Engine
+from states.errors import FieldError, InvalidPayload
+from states.identifiers import mask
+
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    procedure: str | None = None
+    state: str | None = None
+    department: str | None = None
+    assignee: int | None = None
+    overdue: bool | None = None
+    due_before: datetime | None = None
+    subject_identifier: str | None = None
+    case_no: str | None = None
+    q: str | None = None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before": last_id}).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return int(value["before"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidPayload(
+            [FieldError("cursor", "invalid", "not a cursor this API gave out", "无效的分页游标")]
+        ) from None
+
+
+def _visible(actor: Actor) -> sa.ColumnElement[bool] | None:
+    if actor.role in ("admin", "system"):
+        return None
+    if actor.role == "applicant":
+        return t.cases.c.id == (actor.case_id or -1)
+    return sa.or_(
+        t.cases.c.department_id == actor.department_id,
+        t.credit_records.c.determining_unit == actor.department_id,
+    )
+
+
+def list_cases(
+    engine: Engine, actor: Actor, f: CaseFilter, cursor: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; `cursor` continues after the last case of the previous page."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    c, r, tm = t.cases, t.credit_records, t.timers
+    now = engine.now()
+    next_due = (
+        sa.select(sa.func.min(tm.c.due_at))
+        .where(tm.c.case_id == c.c.id, tm.c.status == "active")
+        .scalar_subquery()
+    )
+    q = (
+        sa.select(
+            c.c.id,
+            c.c.case_no,
+            c.c.procedure,
+            c.c.definition_version,
+            c.c.state,
+            c.c.version,
+            c.c.department_id,
+            c.c.assignee_id,
+            c.c.applicant,
+            c.c.filed_on,
+            c.c.opened_at,
+            c.c.closed_at,
+            r.c.subject_name,
+            r.c.subject_identifier,
+            r.c.determining_unit,
+            next_due.label("next_due"),
+        )
+        .select_from(c.join(r, r.c.id == c.c.record_id))
+        .order_by(c.c.id.desc())
+        .limit(limit + 1)
+    )
+    vis = _visible(actor)
+    if vis is not None:
+        q = q.where(vis)
+    if cursor:
+        q = q.where(c.c.id < decode_cursor(cursor))
+    if f.procedure:
+        q = q.where(c.c.procedure == f.procedure)
+    if f.state:
+        q = q.where(c.c.state == f.state)
+    if f.department:
+        q = q.where(c.c.department_id == f.department)
+    if f.assignee is not None:
+        q = q.where(c.c.assignee_id == f.assignee)
+    if f.case_no:
+        q = q.where(c.c.case_no == f.case_no.strip().upper())
+    if f.subject_identifier:
+        q = q.where(r.c.subject_identifier == f.subject_identifier.strip().upper())
+    live = sa.select(tm.c.id).where(tm.c.case_id == c.c.id, tm.c.status == "active")
+    if f.overdue is True:
+        q = q.where(live.where(tm.c.due_at <= now).exists())
+    elif f.overdue is False:
+        q = q.where(~live.where(tm.c.due_at <= now).exists())
+    if f.due_before is not None:
+        q = q.where(live.where(tm.c.due_at <= f.due_before).exists())
+    if f.q:
+        like = f"%{f.q.strip()}%"
+        q = q.where(
+            sa.or_(
+                c.c.case_no.ilike(like),
+                r.c.subject_name.ilike(like),
+                c.c.applicant.ilike(like),
+                c.c.data.ilike(like),
+            )
+        )
+    with engine.db.read() as conn:
+        rows = conn.execute(q).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    out = []
+    for row in rows:
+        applicant = json.loads(row["applicant"])
+        own = actor.role in ("admin", "system") or actor.department_id == row["department_id"]
+        ident = row["subject_identifier"]
+        if not own:
+            applicant["identifier"] = mask(applicant["identifier"])
+            ident = mask(ident)
+        proc = engine.registry.get(row["procedure"], row["definition_version"])
+        state = proc.states[row["state"]]
+        due_at = t.to_ts(row["next_due"])
+        out.append(
+            {
+                "id": row["id"],
+                "case_no": row["case_no"],
+                "procedure": row["procedure"],
+                "definition_version": row["definition_version"],
+                "state": row["state"],
+                "state_label": state.label.model_dump(),
+                "version": row["version"],
+                "department_id": row["department_id"],
+                "assignee_id": row["assignee_id"],
+                "applicant": applicant,
+                "subject_name": row["subject_name"],
+                "subject_identifier": ident,
+                "filed_on": t.to_date(row["filed_on"]),
+                "opened_at": t.to_ts(row["opened_at"]),
+                "closed_at": t.to_ts(row["closed_at"]),
+                "next_due_at": due_at,
+                "overdue": due_at is not None and due_at <= now,
+            }
+        )
+    return out, (encode_cursor(rows[-1]["id"]) if more and rows else None)
+
+
+def get_record(engine: Engine, record_id: int, actor: Actor) -> dict[str, Any] | None:
+    with engine.db.read() as conn:
+        row = (
+            conn.execute(sa.select(t.credit_records).where(t.credit_records.c.id == record_id))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return None
+    return _record_out(engine, dict(row), actor, with_versions=True)
+
+
+def find_records(
+    engine: Engine, actor: Actor, subject_identifier: str | None, limit: int = 50
+) -> list[dict[str, Any]]:
+    q = (
+        sa.select(t.credit_records)
+        .order_by(t.credit_records.c.id.desc())
+        .limit(max(1, min(limit, MAX_LIMIT)))
+    )
+    if subject_identifier:
+        q = q.where(t.credit_records.c.subject_identifier == subject_identifier.strip().upper())
+    with engine.db.read() as conn:
+        rows = conn.execute(q).mappings().all()
+    return [_record_out(engine, dict(r), actor, with_versions=False) for r in rows]
+
+
+def _record_out(
+    engine: Engine, row: dict[str, Any], actor: Actor, with_versions: bool
+) -> dict[str, Any]:
+    # Published records are public; their subject identifiers are personal data all the same.
+    privileged = actor.role in ("admin", "credit_office", "system") or (
+        actor.department_id == row["determining_unit"]
+    )
+    out = {
+        "id": row["id"],
+        "subject_kind": row["subject_kind"],
+        "subject_name": row["subject_name"],
+        "subject_identifier": row["subject_identifier"]
+        if privileged
+        else mask(row["subject_identifier"]),
+        "source_category": row["source_category"],
+        "severity": row["severity"],
+        "determining_unit": row["determining_unit"],
+        "decision_date": t.to_date(row["decision_date"]),
+        "published_from": t.to_date(row["published_from"]),
+        "status": row["status"],
+        "disputed": bool(row["disputed"]),
+        "version": row["version"],
+        "content": json.loads(row["content"]),
+        "repair_barred_until": t.to_date(row["repair_barred_until"]),
+    }
+    if with_versions:
+        out["versions"] = [
+            {
+                "version": v["version"],
+                "status": v["status"],
+                "disputed": bool(v["disputed"]),
+                "reason": v["reason"],
+                "actor": v["actor"],
+                "case_id": v["case_id"],
+                "at": v["at"],
+                "content": v["content"],
+            }
+            for v in engine.record_versions(int(row["id"]))
+        ]
+    return out
+
+
+def case_counts(engine: Engine) -> tuple[list[tuple[str, str, int]], int]:
+    """For /metrics: open and closed cases by procedure and state, and overdue cases."""
+    c, tm = t.cases, t.timers
+    with engine.db.read() as conn:
+        by_state = conn.execute(
+            sa.select(c.c.procedure, c.c.state, sa.func.count()).group_by(c.c.procedure, c.c.state)
+        ).all()
+        overdue = conn.execute(
+            sa.select(sa.func.count(sa.distinct(tm.c.case_id))).where(
+                tm.c.status == "active", tm.c.case_id.is_not(None), tm.c.due_at <= engine.now()
+            )
+        ).scalar_one()
+    return [(p, s, int(n)) for p, s, n in by_state], int(overdue)
