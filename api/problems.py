@@ -197,7 +197,8 @@ def install(app: FastAPI) -> None:
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses an operation can answer."""
+    """OpenAPI entries for the error statuses an operation can answer (400, a request that
+    cannot be parsed at all, is possible everywhere)."""
     ref = {"$ref": "#/components/schemas/Problem"}
     return {
         code: {
@@ -205,5 +206,5 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": TITLES.get(code, "Error"),
             "content": {PROBLEM: {"schema": ref}},
         }
-        for code in codes
+        for code in sorted({400, *codes})
     }

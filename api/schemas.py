@@ -341,7 +341,26 @@ class CaseList(BaseModel):
 
 
 class EventOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 2,
+                    "trigger": "accept",
+                    "from": "submitted",
+                    "to": "accepted",
+                    "version": 2,
+                    "actor": "office_handler",
+                    "role": "handler",
+                    "at": "2026-04-07T01:00:00Z",
+                    "payload": {},
+                    "detail": {"notices": ["acceptance"]},
+                    "hash": "5c1a8f0e4b2d9c7a6e3f1b0d8c5a2e4f7b9d1c3e5a7f9b2d4c6e8a0f1b3d5c7e",
+                }
+            ]
+        },
+    )
     seq: int
     trigger: str
     from_state: str | None = Field(alias="from")
@@ -361,6 +380,7 @@ class AssignIn(BaseModel):
 
 
 class AssignOut(BaseModel):
+    model_config = _examples({"case_id": 12, "assignee_id": 4, "assignee": "office_handler"})
     case_id: int
     assignee_id: int | None
     assignee: str | None

@@ -260,7 +260,10 @@ attachments_router = APIRouter(tags=["cases"])
     "/attachments/{attachment_id}",
     responses={
         **responses(401, 404, 422),
-        200: {"content": {"application/octet-stream": {}}, "description": "The file, as uploaded"},
+        200: {
+            "content": {"application/octet-stream": {"example": "%PDF-1.7 …"}},
+            "description": "The file, as uploaded",
+        },
     },
     summary="Download an attachment",
     response_class=FileResponse,
