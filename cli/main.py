@@ -88,7 +88,7 @@ def demo(
                 + (f"; tokens and access codes: {notes}" if notes.exists() else "")
             )
             if notes.exists():
-                console.print(notes.read_text(encoding="utf-8"))
+                _try_it(notes)
             return
         err.print("the database already has data; use an empty database for the demo")
         raise typer.Exit(2)
@@ -120,6 +120,27 @@ def demo(
     notes.parent.mkdir(parents=True, exist_ok=True)
     notes.write_text("\n".join(lines) + "\n", encoding="utf-8")
     console.print(f"saved to {notes} (development data only)")
+    _try_it(notes)
+
+
+def _try_it(notes: Path) -> None:
+    """A handler's token and a sample case with its access code, ready to paste."""
+    rows = [line.split("\t") for line in notes.read_text(encoding="utf-8").splitlines()]
+    tokens = {r[0]: r[1] for r in rows if len(r) == 2}
+    cases = [r for r in rows if len(r) == 4]
+    sample = next((r for r in cases if r[3] == "awaiting_supplement"), cases[0])
+    verifying = next((r for r in cases if r[3] == "submitted"), cases[0])
+    base = "http://127.0.0.1:8000"
+    console.print(
+        "\n[bold]Try it / 试一试[/bold]\n"
+        f"  handler token (office_handler): {tokens['office_handler']}\n"
+        f"  sample case: {sample[0]}  access code: {sample[1]}  ({sample[2]}, {sample[3]})\n"
+        f"  curl -H 'X-Access-Code: {sample[1]}' {base}/api/v1/status/{sample[0]}\n"
+        f"  curl -H 'Authorization: Bearer {tokens['office_handler']}' "
+        f"'{base}/api/v1/cases?case_no={verifying[0]}'\n"
+        f"  API docs: {base}/docs\n",
+        soft_wrap=True,
+    )
 
 
 @procedures_app.command("list")
