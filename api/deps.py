@@ -86,7 +86,6 @@ async def applicant_actor(
     except NotFound:
         guard.failed(client)
         raise
-    guard.succeeded(client)
     return actor
 
 

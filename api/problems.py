@@ -92,6 +92,15 @@ TITLES = {
     500: "Internal Server Error",
 }
 
+# Errors raised by routing and parsing rather than by redress.
+HTTP_CODES = {
+    400: ("bad_request", "请求无法解析"),
+    404: ("not_found", "没有这个地址"),
+    405: ("method_not_allowed", "该地址不支持此方法"),
+    413: ("too_large", "请求内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+}
+
 STATUS: list[tuple[type[RedressError], int]] = [
     (Unauthenticated, 401),
     (Forbidden, 403),
@@ -181,8 +190,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, zh = HTTP_CODES.get(exc.status_code, ("http_error", "请求错误"))
         return problem(
-            exc.status_code, str(exc.detail), None, None, dict(exc.headers) if exc.headers else None
+            exc.status_code, str(exc.detail), zh, code, dict(exc.headers) if exc.headers else None
         )
 
     @app.exception_handler(Exception)

@@ -28,8 +28,13 @@ def _examples(*items: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(items)})
 
 
+def _input(*items: dict[str, Any]) -> ConfigDict:
+    """Request bodies: a misspelled field is an error, never silently dropped."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(items)})
+
+
 class ApplicantIn(BaseModel):
-    model_config = _examples(
+    model_config = _input(
         {
             "kind": "enterprise",
             "name": "上海示例贸易有限公司",
@@ -48,7 +53,7 @@ class ApplicantIn(BaseModel):
 
 
 class RecordIn(BaseModel):
-    model_config = _examples(
+    model_config = _input(
         {
             "subject_kind": "enterprise",
             "subject_name": "上海示例贸易有限公司",
@@ -126,7 +131,7 @@ class RecordOut(BaseModel):
 
 
 class CaseIn(BaseModel):
-    model_config = _examples(
+    model_config = _input(
         {
             "procedure": "objection",
             "record_id": 1,
@@ -375,7 +380,7 @@ class EventOut(BaseModel):
 
 
 class AssignIn(BaseModel):
-    model_config = _examples({"assignee_id": 4})
+    model_config = _input({"assignee_id": 4})
     assignee_id: Id | None
 
 
@@ -387,7 +392,7 @@ class AssignOut(BaseModel):
 
 
 class BulkAssignIn(BaseModel):
-    model_config = _examples({"case_ids": [12, 13, 14], "assignee_id": 4})
+    model_config = _input({"case_ids": [12, 13, 14], "assignee_id": 4})
     case_ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
     assignee_id: Id | None
 
@@ -446,7 +451,7 @@ class ProcedureOut(ProcedureSummary):
 
 
 class ApplicationIn(BaseModel):
-    model_config = _examples(
+    model_config = _input(
         {
             "procedure": "objection",
             "record_id": 1,
@@ -562,8 +567,13 @@ class StatusOut(BaseModel):
     record: dict[str, Any]
 
 
+class ReviewIn(BaseModel):
+    model_config = _input({"grounds": "核查结果认定事实不清，请求复核"})
+    grounds: Annotated[Text, Field(min_length=1, max_length=4000)]
+
+
 class WithdrawIn(BaseModel):
-    model_config = _examples({"reason": "已与认定单位沟通解决"})
+    model_config = _input({"reason": "已与认定单位沟通解决"})
     reason: Annotated[Text, Field(max_length=4000)] | None = None
 
 

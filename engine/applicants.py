@@ -8,6 +8,7 @@ from one client are slowed, then refused for a while.
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 import time
 from collections import deque
@@ -17,6 +18,7 @@ from engine.service import Actor, Engine
 from states.errors import NotFound, RedressError
 
 _DUMMY_HASH = "0" * 64
+CASE_NO = re.compile(r"[A-Za-z0-9]{4,32}")
 # Transitions an applicant sees on their timeline; the clock's own bookkeeping is left out.
 _HIDDEN = {
     "assign",
@@ -28,6 +30,10 @@ _HIDDEN = {
     "request_extension",
     "reject_extension",
 }
+
+
+# What the applicant can do through /status: supply documents, ask for a review, withdraw.
+APPLICANT_ACTIONS = ("supplement", "request_review", "withdraw")
 
 
 class TooManyAttempts(RedressError):
@@ -71,12 +77,10 @@ class AccessGuard:
         with self._lock:
             self._recent(client, time.monotonic()).append(time.monotonic())
 
-    def succeeded(self, client: str) -> None:
-        with self._lock:
-            self._fails.pop(client, None)
-
 
 def authenticate(engine: Engine, case_no: str, code: str) -> Actor:
+    if not CASE_NO.fullmatch(case_no or ""):
+        case_no = "-"  # looked up all the same, so a malformed number answers like a wrong one
     with engine.db.tx(readonly=True) as tx:
         row = tx.one(
             "SELECT id, access_code_hash FROM cases WHERE case_no = :n",
@@ -115,7 +119,8 @@ def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any
         )
     running = sorted(
         (d for d in view["deadlines"] if d["status"] in ("active", "paused")),
-        key=lambda d: (d["due_day"] is None, d["due_day"]),
+        # Running deadlines first, by due day; one paused (waiting for the applicant) after.
+        key=lambda d: (d["status"] == "paused", d["due_day"] is None, d["due_day"]),
     )
     next_step = None
     if running:
@@ -149,7 +154,9 @@ def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any
             for d in running
         ],
         "timeline": timeline,
-        "actions": [a["trigger"] for a in view["allowed_actions"]],
+        "actions": [
+            a["trigger"] for a in view["allowed_actions"] if a["trigger"] in APPLICANT_ACTIONS
+        ],
         "version": view["version"],
         "record": {"status": record["status"], "disputed": record["disputed"]},
     }

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from engine import schema as t
 from engine.service import Actor, Engine
 from states.errors import FieldError, InvalidPayload, NotFound, RedressError
+from states.machine import is_clean_text
 
 # What a file starts with → its type. ZIP-based formats (OFD, DOCX) share a signature.
 SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -58,21 +59,22 @@ class Attachments:
         self.engine = engine
         self.root = root or Path(engine.settings.var_dir) / "attachments"
 
-    def add(self, case_id: int, actor: Actor, filename: str, data: bytes) -> Stored:
-        eng = self.engine
-        limit = eng.settings.max_upload_bytes
+    def check(self, filename: str, data: bytes) -> tuple[str, str]:
+        """Refuse a file that is too large, empty or of the wrong type; (name, type) if not."""
+        limit = self.engine.settings.max_upload_bytes
         if len(data) > limit:
             raise TooLarge(
-                f"{filename!r} is {len(data)} bytes; at most {limit}",
-                f"文件“{filename}”大小为{len(data)}字节，超过上限{limit}字节",
+                f"{filename!r} is over {limit} bytes", f"文件“{filename}”超过上限{limit}字节"
             )
         name = Path(filename or "").name.strip()[:255]
-        if not name:
+        if not name or not is_clean_text(name):
             raise InvalidPayload(
                 [FieldError("file", "required", "a file name is required", "须有文件名")]
             )
         if not data:
-            raise InvalidPayload([FieldError("file", "empty", "the file is empty", "文件为空")])
+            raise InvalidPayload(
+                [FieldError("file", "empty", f"{name!r} is empty", f"“{name}”为空文件")]
+            )
         kind = sniff(name, data)
         if kind is None:
             raise InvalidPayload(
@@ -85,47 +87,64 @@ class Attachments:
                     )
                 ]
             )
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.root / digest[:2] / digest
-        if not path.exists():  # content-addressed: the same file is stored once
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+        return name, kind
+
+    def add(self, case_id: int, actor: Actor, filename: str, data: bytes) -> Stored:
+        return self.add_many(case_id, actor, [(filename, data)])[0]
+
+    def add_many(self, case_id: int, actor: Actor, files: list[tuple[str, bytes]]) -> list[Stored]:
+        """Store files for a case: all of them, or (on any refusal) none."""
+        eng = self.engine
+        with eng.db.tx(readonly=True) as tx:
+            eng._load_case(tx, case_id, actor)  # NotFound before anything is written
+        checked = [(*self.check(name, data), data) for name, data in files]
+        stored = []
+        for name, kind, data in checked:
+            digest = hashlib.sha256(data).hexdigest()
+            path = self.root / digest[:2] / digest
+            if not path.exists():  # content-addressed: the same file is stored once
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            stored.append((name, kind, len(data), digest))
         now = eng.now()
+        out = []
         with eng.db.tx() as tx:
             case = eng._load_case(tx, case_id, actor, lock=True)
-            att_id = int(
-                tx.scalar(
-                    "INSERT INTO attachments (case_id, filename, content_type, size, sha256, "
-                    "storage_key, uploaded_by, uploaded_at) VALUES (:c, :f, :t, :s, :h, :k, :u, "
-                    ":now) RETURNING id",
-                    {
-                        "c": case_id,
-                        "f": name,
-                        "t": kind,
-                        "s": len(data),
-                        "h": digest,
-                        "k": f"{digest[:2]}/{digest}",
-                        "u": actor.name,
-                        "now": eng._ts(now),
-                    },
+            for name, kind, size, digest in stored:
+                att_id = int(
+                    tx.scalar(
+                        "INSERT INTO attachments (case_id, filename, content_type, size, sha256, "
+                        "storage_key, uploaded_by, uploaded_at) VALUES (:c, :f, :t, :s, :h, :k, "
+                        ":u, :now) RETURNING id",
+                        {
+                            "c": case_id,
+                            "f": name,
+                            "t": kind,
+                            "s": size,
+                            "h": digest,
+                            "k": f"{digest[:2]}/{digest}",
+                            "u": actor.name,
+                            "now": eng._ts(now),
+                        },
+                    )
                 )
-            )
-            eng._append_system_event(
-                tx,
-                case,
-                "attach",
-                {
-                    "attachment_id": att_id,
-                    "filename": name,
-                    "sha256": digest,
-                    "size": len(data),
-                    "by": actor.name,
-                },
-                now,
-            )
-        return Stored(att_id, name, kind, len(data), digest)
+                eng._append_system_event(
+                    tx,
+                    case,
+                    "attach",
+                    {
+                        "attachment_id": att_id,
+                        "filename": name,
+                        "sha256": digest,
+                        "size": size,
+                        "by": actor.name,
+                    },
+                    now,
+                )
+                out.append(Stored(att_id, name, kind, size, digest))
+        return out
 
     def get(self, attachment_id: int, actor: Actor) -> tuple[dict[str, Any], Path]:
         eng = self.engine

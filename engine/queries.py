@@ -43,8 +43,11 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return int(value["before"])
-    except (ValueError, KeyError, TypeError):
+        before = int(value["before"])
+        if not 1 <= before <= 2**53:
+            raise ValueError(before)
+        return before
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise InvalidPayload(
             [FieldError("cursor", "invalid", "not a cursor this API gave out", "无效的分页游标")]
         ) from None
@@ -59,6 +62,12 @@ def _visible(actor: Actor) -> sa.ColumnElement[bool] | None:
         t.cases.c.department_id == actor.department_id,
         t.credit_records.c.determining_unit == actor.department_id,
     )
+
+
+def _own(actor: Actor) -> sa.ColumnElement[bool]:
+    if actor.role in ("admin", "system"):
+        return sa.true()
+    return t.cases.c.department_id == (actor.department_id or "")
 
 
 def list_cases(
@@ -121,13 +130,17 @@ def list_cases(
     if f.due_before is not None:
         q = q.where(live.where(tm.c.due_at <= f.due_before).exists())
     if f.q:
-        like = f"%{f.q.strip()}%"
+        # Case number, the record's subject, the case's texts (grounds, reasons) and, for its
+        # own department, the applicant. % and _ are literal.
+        text = f.q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{text}%"
         q = q.where(
             sa.or_(
-                c.c.case_no.ilike(like),
-                r.c.subject_name.ilike(like),
-                c.c.applicant.ilike(like),
-                c.c.data.ilike(like),
+                c.c.case_no.ilike(like, escape="\\"),
+                r.c.subject_name.ilike(like, escape="\\"),
+                c.c.data.ilike(like, escape="\\"),
+                # The applicant (name, identifier) only where the caller sees them whole.
+                sa.and_(_own(actor), c.c.applicant.ilike(like, escape="\\")),
             )
         )
     with engine.db.read() as conn:

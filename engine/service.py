@@ -39,7 +39,7 @@ from states.errors import (
 )
 from states.guards import GUARDS, Context
 from states.identifiers import IdentifierError, mask, validate_subject_identifier
-from states.machine import Procedure, is_clean_text
+from states.machine import Procedure, is_clean_json, is_clean_text
 from states.records import (
     PUBLICITY_MONTHS,
     RECORD_STATUSES,
@@ -332,6 +332,14 @@ class Engine:
             )
         if errors:
             raise InvalidPayload(errors)
+        if not is_clean_json(content or {}):
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "content", "text", "contains a NUL or an invalid character", "含有非法字符"
+                    )
+                ]
+            )
         now = self.now()
         body = canonical(dict(content or {}))
         with self.db.tx() as tx:
@@ -443,6 +451,14 @@ class Engine:
             elif action == "unmark_disputed":
                 change = RecordChange(reason=reason, disputed=False)
             elif action == "correct":
+                if content and not is_clean_json(content):
+                    raise InvalidPayload(
+                        [
+                            FieldError(
+                                "content", "text", "contains an invalid character", "含有非法字符"
+                            )
+                        ]
+                    )
                 if not content:
                     raise InvalidPayload(
                         [
@@ -587,7 +603,16 @@ class Engine:
         person = self._validate_applicant(applicant)
         req_hash = hashlib.sha256(
             canonical(
-                {"p": procedure, "r": record_id, "a": person, "f": fields, "d": filed}
+                # Who asks is part of the request: another caller reusing a key gets a
+                # conflict, never someone else's case.
+                {
+                    "p": procedure,
+                    "r": record_id,
+                    "a": person,
+                    "f": fields,
+                    "d": filed,
+                    "by": [actor.name, actor.role, actor.department_id],
+                }
             ).encode()
         ).hexdigest()
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
@@ -631,6 +656,19 @@ class Engine:
                 raise Conflict(
                     f"record {record_id} already has an open {procedure} case ({dup})",
                     f"该记录已有办理中的案件（{dup}）",
+                )
+            if department_id and not tx.scalar(
+                "SELECT 1 FROM departments WHERE id = :id", {"id": department_id}
+            ):
+                raise InvalidPayload(
+                    [
+                        FieldError(
+                            "department_id",
+                            "unknown",
+                            f"no department {department_id!r}",
+                            f"没有部门“{department_id}”",
+                        )
+                    ]
                 )
             dept = department_id or self._default_department(tx, actor)
             case_no = self._new_case_no(tx, procedure, filed)
@@ -781,7 +819,9 @@ class Engine:
         payload = payload if payload is not None else {}
         now = self.now()
         req_hash = (
-            hashlib.sha256(canonical([trigger, payload, expected_version]).encode()).hexdigest()
+            hashlib.sha256(
+                canonical([trigger, payload, expected_version, actor.name, actor.role]).encode()
+            ).hexdigest()
             if idempotency_key
             else None
         )
@@ -795,7 +835,16 @@ class Engine:
                             "this idempotency key was used for a different command",
                             "该幂等键已用于另一操作",
                         )
-                    return Advanced(case_id, prior[1], prior[2], prior[3], replayed=True)
+                    done = json.loads(prior[4])
+                    return Advanced(
+                        case_id,
+                        prior[1],
+                        prior[2],
+                        prior[3],
+                        replayed=True,
+                        notices=tuple(done.get("notices", ())),
+                        record_version=done.get("record_version"),
+                    )
             if expected_version is not None and expected_version != case.version:
                 raise StaleVersion(case_id, expected_version, case.version)
             return self._advance_locked(
@@ -932,6 +981,13 @@ class Engine:
         self._append_event(tx, case, row)
         tx.execute(
             sql.CASE_CHAIN_UPDATE, {"seq": case.event_seq, "hash": case.last_hash, "id": case.id}
+        )
+
+    @staticmethod
+    def _is_own(actor: Actor, case: _Case) -> bool:
+        """The case's own department, its applicant, or the system: sees identifiers whole."""
+        return actor.role in ("admin", "system", "applicant") or (
+            actor.department_id == case.department_id
         )
 
     @staticmethod
@@ -1305,6 +1361,10 @@ class Engine:
         now = self.now()
         with self.db.tx() as tx:
             case = self._load_case(tx, case_id, actor, lock=True)
+            if actor.role != "admin" and actor.department_id != case.department_id:
+                raise Forbidden(
+                    "only the handling department assigns its cases", "只有承办部门可以分派本案"
+                )
             if actor.role == "handler" and assignee_id != actor.user_id:
                 raise Forbidden(
                     "a handler may only take a case for themselves", "经办人只能认领给自己"
@@ -1373,10 +1433,7 @@ class Engine:
             allowed = self._allowed(proc, case, actor, rec)
         state = proc.states[case.state]
         applicant = json.loads(row[0])
-        own = actor.role in ("admin", "system") or (
-            actor.role == "applicant" or actor.department_id == case.department_id
-        )
-        if not own:
+        if not self._is_own(actor, case):
             applicant["identifier"] = mask(applicant["identifier"])
         return {
             "id": case.id,
@@ -1428,13 +1485,14 @@ class Engine:
 
     def events(self, case_id: int, actor: Actor) -> list[dict[str, Any]]:
         with self.db.tx(readonly=True) as tx:
-            self._load_case(tx, case_id, actor)
+            case = self._load_case(tx, case_id, actor)
             rows = tx.all(
                 "SELECT seq, trigger, from_state, to_state, case_version, actor, actor_role, at, "
                 "payload, detail, hash FROM case_events WHERE case_id = :id ORDER BY seq",
                 {"id": case_id},
             )
-        return [
+        own = self._is_own(actor, case)
+        out = [
             {
                 "seq": r[0],
                 "trigger": r[1],
@@ -1450,6 +1508,12 @@ class Engine:
             }
             for r in rows
         ]
+        if not own:
+            for e in out:
+                person = e["payload"].get("applicant")
+                if isinstance(person, dict) and "identifier" in person:
+                    person["identifier"] = mask(str(person["identifier"]))
+        return out
 
     def record_versions(self, record_id: int) -> list[dict[str, Any]]:
         with self.db.read() as conn:

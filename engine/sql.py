@@ -15,7 +15,7 @@ WHERE c.id = :id
 """
 
 EVENT_BY_KEY = """
-SELECT request_hash, to_state, case_version, seq FROM case_events
+SELECT request_hash, to_state, case_version, seq, detail FROM case_events
 WHERE case_id = :case_id AND idempotency_key = :key
 """
 

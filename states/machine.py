@@ -287,6 +287,8 @@ def _check_field(spec: FieldSpec, value: Any) -> tuple[FieldError | None, Any]:
     if spec.type == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             return bad("type", "must be a list of non-empty texts", "须为非空文本列表")
+        if not all(is_clean_text(v) for v in value):
+            return bad("text", "contains a NUL or an invalid character", "含有非法字符")
         if sum(len(v) for v in value) > spec.max_length:
             return bad("too_long", f"at most {spec.max_length} characters", "内容过长")
         return None, [v.strip() for v in value]
@@ -306,6 +308,17 @@ def is_clean_text(value: str) -> bool:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return False
+    return True
+
+
+def is_clean_json(value: Any) -> bool:
+    """Every string in a JSON-like value (keys too) is clean text."""
+    if isinstance(value, str):
+        return is_clean_text(value)
+    if isinstance(value, Mapping):
+        return all(is_clean_text(str(k)) and is_clean_json(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(is_clean_json(v) for v in value)
     return True
 
 

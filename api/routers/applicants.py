@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Path, UploadFile
 from api.deps import ApplicantDep, EngineDep, LangDep
 from api.problems import responses
 from api.routers.cases import IdemKey, read_limited
-from api.schemas import ApplicationIn, ApplicationOut, StatusOut, Text, WithdrawIn
+from api.schemas import ApplicationIn, ApplicationOut, ReviewIn, StatusOut, Text, WithdrawIn
 from engine.applicants import status_view
 from engine.attachments import Attachments
 from engine.service import Actor
@@ -90,13 +90,27 @@ async def supplement(
             "no documents are being requested now",
             "当前没有需要补正的材料",
         )
-    store = Attachments(engine)
-    for f in files:
-        data = await read_limited(f, engine.settings.max_upload_bytes)
-        store.add(actor.case_id, actor, f.filename or "", data)
+    uploads = [
+        (f.filename or "", await read_limited(f, engine.settings.max_upload_bytes)) for f in files
+    ]
+    Attachments(engine).add_many(actor.case_id, actor, uploads)  # all or nothing
     engine.advance(
         actor.case_id, "supplement", actor, {"comment": comment} if comment else {}, view["version"]
     )
+    return status_view(engine, actor, lang)
+
+
+@router.post(
+    "/status/{case_no}/review",
+    response_model=StatusOut,
+    responses=responses(404, 409, 422, 429),
+    summary="Ask for a review (复核) of the decision, within the review period",
+)
+def review(
+    case_no: CaseNo, body: ReviewIn, actor: ApplicantDep, engine: EngineDep, lang: LangDep
+) -> dict[str, Any]:
+    assert actor.case_id is not None
+    engine.advance(actor.case_id, "request_review", actor, {"grounds": body.grounds}, None)
     return status_view(engine, actor, lang)
 
 

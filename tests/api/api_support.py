@@ -104,7 +104,7 @@ class Api:
             headers["If-Match"] = str(version)
         if key is not None:
             headers["Idempotency-Key"] = key
-        body = PAYLOADS[trigger] if payload is None else payload
+        body = PAYLOADS.get(trigger, {}) if payload is None else payload
         return self.post(f"/cases/{case_id}/actions/{trigger}", user, headers=headers, json=body)
 
     def drive(self, case_id: int, procedure: str, steps: list[str], version: int) -> int:
@@ -130,12 +130,14 @@ class Api:
 
     # -- applicants --------------------------------------------------------------------------
 
-    def apply(self, procedure: str = "objection", record_id: int | None = None, **extra: Any) -> Any:
+    def apply(
+        self, procedure: str = "objection", record_id: int | None = None, **extra: Any
+    ) -> Any:
         body: dict[str, Any] = {
             "procedure": procedure,
             "record_id": record_id or self.world.record(),
             "applicant": APPLICANT,
-            "grounds": INTAKE[procedure]["grounds"],
+            "grounds": "该处罚决定已被依法撤销",
             "commitment_signed": True,
         }
         if procedure == "repair":
