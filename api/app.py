@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
-from api.routers import applicants, cases, ops, procedures, records
+from api.routers import applicants, cases, notices, ops, procedures, records
 from api.routers.ops import make_registry
 from engine.applicants import AccessGuard
 from engine.service import Engine
@@ -69,6 +69,7 @@ def create_app(engine: Engine) -> FastAPI:
             {"name": "records", "description": "Published credit records (失信记录)"},
             {"name": "applicants", "description": "Applicants file and follow their cases"},
             {"name": "procedures", "description": "Procedure definitions"},
+            {"name": "notices", "description": "Notices as sent, PDFs, dead letters"},
             {"name": "ops", "description": "Health and metrics"},
         ],
     )
@@ -86,6 +87,7 @@ def create_app(engine: Engine) -> FastAPI:
         records.router,
         procedures.router,
         applicants.router,
+        notices.router,
     ):
         app.include_router(r, prefix="/api/v1")
     app.include_router(ops.router)

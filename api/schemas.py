@@ -565,6 +565,7 @@ class StatusOut(BaseModel):
     actions: list[str]
     version: int
     record: dict[str, Any]
+    notices: list[MyNotice] = Field(default_factory=list)
 
 
 class ReviewIn(BaseModel):
@@ -581,3 +582,77 @@ class Health(BaseModel):
     model_config = _examples({"status": "ok", "database": "sqlite"})
     status: str
     database: str
+
+
+class Delivery(BaseModel):
+    channel: str
+    status: str
+    attempts: int
+
+
+class NoticeOut(BaseModel):
+    model_config = _examples(
+        {
+            "id": 7,
+            "name": "objection_result",
+            "lang": "zh",
+            "recipient": "applicant",
+            "event_seq": 7,
+            "subject": "异议核查结果告知书（YY20260407K3M9QX）",
+            "template": "objection_result",
+            "template_version": 1,
+            "created_at": "2026-04-14T02:00:00Z",
+            "deliveries": [{"channel": "email", "status": "sent", "attempts": 1}],
+        }
+    )
+    id: int
+    name: str
+    lang: str
+    recipient: str
+    event_seq: int
+    subject: str
+    template: str
+    template_version: int
+    created_at: datetime | None
+    deliveries: list[Delivery]
+
+
+class OutboxItem(BaseModel):
+    model_config = _examples(
+        {
+            "id": 31,
+            "kind": "notice",
+            "name": "objection_result",
+            "recipient": "legal@example.com",
+            "channel": "email",
+            "status": "dead",
+            "attempts": 8,
+            "last_error": "ConnectionRefusedError: [Errno 111]",
+            "created_at": "2026-04-14T02:00:00Z",
+            "next_attempt_at": "2026-04-14T08:00:00Z",
+            "case_id": 12,
+            "case_no": "YY20260407K3M9QX",
+            "record_id": 1,
+        }
+    )
+    id: int
+    kind: str
+    name: str
+    recipient: str
+    channel: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime | None
+    next_attempt_at: datetime | None
+    case_id: int | None
+    case_no: str | None
+    record_id: int | None
+
+
+class MyNotice(BaseModel):
+    id: int
+    name: str
+    subject: str
+    created_at: datetime | None
+    pdf_url: str

@@ -352,8 +352,22 @@ def cpu_ticks(pid: int) -> int | None:
         return None
 
 
+def machine_busy_ticks() -> int | None:
+    """CPU time of the whole machine, all cores, not idle (clock ticks, /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # user nice system irq softirq steal
+
+
 def summarize_run(
-    run: PhaseRun, wall_ns: int, server_cpu_s: float | None, client_cpu_s: float
+    run: PhaseRun,
+    wall_ns: int,
+    server_cpu_s: float | None,
+    client_cpu_s: float,
+    machine_cpu_s: float | None,
 ) -> dict[str, Any]:
     p = run.phase
     exhausted = run.issued >= p.max_requests or (
@@ -384,6 +398,13 @@ def summarize_run(
         ),
         "server_cpu_pct": round(100 * server_cpu_s / wall, 1) if server_cpu_s and wall else None,
         "client_cpu_pct": round(100 * client_cpu_s / wall, 1) if wall else None,
+        # everything else on the machine: the database server, and anything that should not
+        # be running during a benchmark
+        "other_cpu_pct": (
+            round(100 * max(machine_cpu_s - server_cpu_s - client_cpu_s, 0.0) / wall, 1)
+            if machine_cpu_s is not None and server_cpu_s is not None and wall
+            else None
+        ),
     }
 
 
@@ -391,14 +412,15 @@ async def run_phase(port: int, server_pid: int, phase: Phase, connections: int) 
     run = PhaseRun(phase)
     conns = [await open_conn(port) for _ in range(connections)]  # opened before the clock
     tick = os.sysconf("SC_CLK_TCK")
-    s0, c0 = cpu_ticks(server_pid), time.process_time()
+    s0, c0, m0 = cpu_ticks(server_pid), time.process_time(), machine_busy_ticks()
     run.deadline = time.monotonic() + phase.max_seconds
     t0 = time.perf_counter_ns()
     await asyncio.gather(*(connection(run, port, conn) for conn in conns))
     wall_ns = time.perf_counter_ns() - t0
-    s1, c1 = cpu_ticks(server_pid), time.process_time()
+    s1, c1, m1 = cpu_ticks(server_pid), time.process_time(), machine_busy_ticks()
     server_cpu = (s1 - s0) / tick if s0 is not None and s1 is not None else None
-    return summarize_run(run, wall_ns, server_cpu, c1 - c0)
+    machine_cpu = (m1 - m0) / tick if m0 is not None and m1 is not None else None
+    return summarize_run(run, wall_ns, server_cpu, c1 - c0, machine_cpu)
 
 
 async def run_phases(
@@ -411,11 +433,11 @@ async def run_phases(
     return out
 
 
-def client_main(
-    port: int, server_pid: int, phases: Sequence[Phase], connections: int, pipe: Any
-) -> None:
-    """The client process: every phase in order; results (or the error) sent back on `pipe`."""
+def client_main(port: int, server_pid: int, connections: int, pipe: Any) -> None:
+    """The client process: receives the phases on `pipe`, runs them in order, sends back the
+    results (or the error)."""
     try:
+        phases: list[Phase] = pipe.recv()
         try:
             import uvloop
 
@@ -435,23 +457,29 @@ def client_main(
 def run_client(
     port: int, server_pid: int, phases: Sequence[Phase], connections: int
 ) -> tuple[str, list[dict[str, Any]]]:
+    """The phases in a client process of its own. They go over the pipe after the start (not
+    as spawn arguments), so a child that dies early is an error here, not a hang."""
     ctx = mp.get_context("spawn")  # a fresh interpreter: no pools or threads of this process
-    receiver, sender = ctx.Pipe(duplex=False)
+    mine, theirs = ctx.Pipe()
     proc = ctx.Process(
-        target=client_main, args=(port, server_pid, phases, connections, sender), daemon=True
+        target=client_main, args=(port, server_pid, connections, theirs), daemon=True
     )
     proc.start()
-    sender.close()
+    theirs.close()
     limit = sum(p.max_seconds for p in phases) + 30 * len(phases) + 60
     try:
-        if not receiver.poll(limit):
+        mine.send(list(phases))
+        if not mine.poll(limit):
             raise SystemExit(f"the client did not finish within {limit:.0f} s")
-        answer = receiver.recv()
+        answer = mine.recv()
+    except (EOFError, OSError) as exc:
+        raise SystemExit(f"the client process ended early ({proc.exitcode}): {exc!r}") from None
     finally:
         proc.join(timeout=10)
         if proc.is_alive():
             proc.terminate()
             proc.join(timeout=5)
+        mine.close()
     if "error" in answer:
         raise SystemExit(f"the client failed: {answer['error']}")
     return str(answer["loop"]), list(answer["results"])
@@ -579,9 +607,9 @@ def prepare(url: str, n: int, n_warm: int, n_adv: int, n_status: int, seed: int)
 def settle(url: str) -> None:
     """After the setup's writes: SQLite's WAL checkpointed; PostgreSQL's cases vacuumed."""
     if url.startswith("sqlite"):
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+        lite = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        lite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        lite.close()
         return
     import psycopg
 
@@ -703,6 +731,7 @@ def print_backend(r: dict[str, Any]) -> None:
     print(
         f"  {'phase':34}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'errors':>7}{'÷healthz':>10}{'p50 ×':>7}{'srv ms/req':>11}{'srv CPU':>8}{'cli CPU':>8}"
+        f"{'other':>7}"
     )
     for key, m in r["phases"].items():
         q = r["ratios_to_healthz"][key]
@@ -712,11 +741,19 @@ def print_backend(r: dict[str, Any]) -> None:
             f"{m['errors']:>7}{_f(q['per_s'], '.2f') + 'x':>10}{_f(q['p50'], '.1f') + 'x':>7}"
             f"{_f(m['server_cpu_ms_per_req'], '.3f'):>11}"
             f"{_f(m['server_cpu_pct'], '.0f') + '%':>8}{_f(m['client_cpu_pct'], '.0f') + '%':>8}"
+            f"{_f(m['other_cpu_pct'], '.0f') + '%':>7}"
         )
     print(
         "  (÷healthz: req/s as a fraction of GET /healthz's; p50 ×: p50 as a multiple of its; "
-        "CPU: % of one core over the phase)"
+        "CPU: % of one core over the phase; other: the rest of the machine"
+        + (", PostgreSQL included)" if "PostgreSQL" in r["backend"] else ")")
     )
+    busy = [k for k, m in r["phases"].items() if (m["other_cpu_pct"] or 0) > 20]
+    if busy and "PostgreSQL" not in r["backend"]:
+        print(
+            f"  WARNING: other processes used more than 20% of a core during {', '.join(busy)}: "
+            "those figures are low; rerun on a quiet machine"
+        )
     adv, st, t = r["phases"]["advance"], r["phases"]["status"], r["targets"]
     if adv["stopped_by"] == "time":
         print(f"  note: the advance phase stopped at its time limit after {adv['requests']:,}")

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from typing import Any
 
+from engine.queries import case_notices
 from engine.service import Actor, Engine
 from states.errors import NotFound, RedressError
 
@@ -133,6 +134,9 @@ def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any
             "paused": d["status"] == "paused",
         }
     record = view["record"]
+    mine = case_notices(
+        engine, actor.case_id, actor, "en" if lang.startswith("en") else "zh", "applicant"
+    )
     return {
         "case_no": view["case_no"],
         "procedure": view["procedure"],
@@ -159,4 +163,14 @@ def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any
         ],
         "version": view["version"],
         "record": {"status": record["status"], "disputed": record["disputed"]},
+        "notices": [
+            {
+                "id": n["id"],
+                "name": n["name"],
+                "subject": n["subject"],
+                "created_at": n["created_at"],
+                "pdf_url": f"/api/v1/status/{view['case_no']}/notices/{n['id']}/pdf",
+            }
+            for n in mine
+        ],
     }

@@ -29,6 +29,12 @@ class Message:
     attempts: int
     case_id: int | None
     record_id: int | None
+    channel: str | None = None
+    # Filled in for notices and staff messages: the stored letter, as sent.
+    subject: str = ""
+    body_html: str = ""
+    body_text: str = ""
+    notice_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,100 @@ class WebhookChannel:
         if 200 <= response.status_code < 300:
             return Sent(True, answer, response.headers.get("X-Message-Id"))
         return Sent(False, answer)
+
+
+class InAppChannel:
+    """The applicant's status page shows the stored notice; delivering is recording it."""
+
+    name = "inapp"
+
+    def send(self, message: Message) -> Sent:
+        return Sent(True, "stored for the status page", f"notice-{message.notice_id}")
+
+
+class EmailChannel:
+    """Mail over SMTP (STARTTLS and login when configured). The Message-ID is derived from
+    the idempotency key, so a repeat is recognisable as the same message downstream."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.starttls, self.username, self.password = starttls, username, password
+        self.timeout = timeout
+
+    def send(self, message: Message) -> Sent:
+        import smtplib
+        from email.message import EmailMessage
+        from email.utils import formatdate
+
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = message.recipient
+        msg["Subject"] = message.subject
+        msg["Date"] = formatdate(localtime=False)
+        digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
+        msg["Message-ID"] = f"<{digest}@redress>"
+        msg["X-Redress-Key"] = message.idempotency_key
+        msg.set_content(message.body_text or message.subject)
+        if message.body_html:
+            msg.add_alternative(f"<html><body>{message.body_html}</body></html>", subtype="html")
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls()
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                refused = smtp.send_message(msg)
+        except (OSError, smtplib.SMTPException) as exc:
+            return Sent(False, f"{type(exc).__name__}: {exc}")
+        if refused:
+            return Sent(False, f"refused: {refused}")
+        return Sent(True, "250 accepted", msg["Message-ID"])
+
+
+class SmsChannel:
+    """SMS through an HTTP gateway: a signed JSON POST of the number and a short text."""
+
+    name = "sms"
+
+    def __init__(
+        self, url: str, secret: str, timeout: float = 10.0, client: httpx.Client | None = None
+    ) -> None:
+        self.url = url
+        self.secret = secret.encode()
+        self.client = client or httpx.Client(timeout=timeout)
+
+    def send(self, message: Message) -> Sent:
+        text = message.subject
+        body = json.dumps(
+            {"to": message.recipient, "text": text},
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        signature = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+        try:
+            response = self.client.post(
+                self.url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": message.idempotency_key,
+                    "X-Redress-Signature": f"sha256={signature}",
+                },
+            )
+        except httpx.HTTPError as exc:
+            return Sent(False, f"{type(exc).__name__}: {exc}")
+        answer = f"{response.status_code} {response.text[:500]}"
+        return Sent(200 <= response.status_code < 300, answer, response.headers.get("X-Message-Id"))

@@ -19,11 +19,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine import notices as letters
 from engine import schema as t
 from engine import sql
 from engine.service import SYSTEM, Engine, _Case, canonical
 from states.calendar import DayOverride, Period, WorkCalendar
 from states.errors import FieldError, InvalidPayload, RedressError
+from states.machine import Procedure
 from states.records import RecordChange
 
 CALENDAR_STAMP = """
@@ -147,12 +149,12 @@ class Deadlines:
         if action == "reminder" and due_at is not None and due_at <= now:
             action = "due"  # a late sweep: the deadline itself has passed, remind no more
         if action == "reminder":
-            self._staff_message(tx, case, timer_id, "reminder", "assignee", info, now)
             assert due_at is not None
             tx.execute(
                 sql.TIMER_NEXT, {"id": timer_id, "next_action": "due", "next_at": eng._ts(due_at)}
             )
             eng._append_system_event(tx, case, "deadline_reminder", {**info}, now)
+            self._staff_message(tx, case, proc, timer_id, "reminder", "assignee", info, now)
             return "reminder"
         if action == "due" and spec.expiry_trigger:
             eng._advance_locked(tx, case, spec.expiry_trigger, SYSTEM, {}, now)
@@ -164,9 +166,6 @@ class Deadlines:
             tx.execute(sql.TIMER_NEXT, {"id": timer_id, "next_action": None, "next_at": None})
             return "done"
         who = steps[step].notify
-        self._staff_message(
-            tx, case, timer_id, f"escalate:{step}", who, {**info, "step": step}, now
-        )
         nxt = step + 1
         if nxt < len(steps) and due_day is not None:
             after = sum(Period.parse(s.after).amount for s in steps[: nxt + 1])
@@ -179,31 +178,92 @@ class Deadlines:
             tx.execute(sql.TIMER_NEXT, {"id": timer_id, "next_action": None, "next_at": None})
         event = "deadline_expired" if step == 0 else "deadline_escalated"
         eng._append_system_event(tx, case, event, {**info, "step": step, "notify": who}, now)
+        self._staff_message(
+            tx, case, proc, timer_id, f"escalate:{step}", who, {**info, "step": step}, now
+        )
         return f"escalate:{step}"
 
     def _staff_message(
         self,
         tx: Any,
         case: _Case,
+        proc: Procedure,
         timer_id: int,
         action: str,
         who: str,
         info: Mapping[str, Any],
         now: datetime,
     ) -> None:
-        tx.execute(
-            sql.OUTBOX_INSERT,
-            {
-                "case_id": case.id,
-                "record_id": case.record_id,
-                "kind": "staff",
-                "name": "deadline_reminder" if action == "reminder" else "deadline_escalation",
-                "recipient": f"{who}@{case.department_id}",
-                "payload": canonical({**info, "action": action}),
-                "idempotency_key": f"timer:{timer_id}:{action}",
-                "now": self.engine._ts(now),
+        """A reminder or escalation to the people concerned, by mail where an address is on
+        file (else logged), rendered from the staff templates like any notice."""
+        eng = self.engine
+        template = "staff_reminder" if action == "reminder" else "staff_escalation"
+        names = eng.department_names()
+        state = proc.states[case.state]
+        context = {
+            "notice_no": f"{case.case_no}-{case.event_seq:02d}",
+            "issued_on": eng.calendar.local_date(now).isoformat(),
+            "case": {
+                "case_no": case.case_no,
+                "procedure": case.procedure,
+                "title": proc.spec.title.model_dump(),
             },
+            "state_label": state.label.model_dump(),
+            "timer": {"label": info["label"], "due": info["due"]},
+            "step": int(info.get("step", 0)),
+            "notify": who,
+            "office": names.get(
+                case.department_id, {"zh": case.department_id, "en": case.department_id}
+            ),
+        }
+        payload = canonical(
+            {
+                "template": template,
+                "version": letters.latest(template),
+                "event_seq": case.event_seq,
+                "recipient_role": "staff",
+                "action": action,
+                "context": context,
+            }
         )
+        emails = self._staff_emails(tx, case, who)
+        routes = [("email", e, f"timer:{timer_id}:{action}:{e}") for e in emails] or [
+            ("log", f"{who}@{case.department_id}", f"timer:{timer_id}:{action}")
+        ]
+        tx.executemany(
+            sql.OUTBOX_INSERT,
+            [
+                {
+                    "case_id": case.id,
+                    "record_id": case.record_id,
+                    "kind": "staff",
+                    "name": template,
+                    "recipient": address,
+                    "channel": channel,
+                    "payload": payload,
+                    "idempotency_key": key,
+                    "now": eng._ts(now),
+                }
+                for channel, address, key in routes
+            ],
+        )
+
+    @staticmethod
+    def _staff_emails(tx: Any, case: _Case, who: str) -> list[str]:
+        if who == "assignee" and case.assignee_id is not None:
+            rows = tx.all(
+                "SELECT email FROM users WHERE id = :id AND active AND email IS NOT NULL",
+                {"id": case.assignee_id},
+            )
+        else:
+            # No assignee yet: the department's handlers hear of it.
+            role = "handler" if who == "assignee" else who
+            rows = tx.all(
+                "SELECT email FROM users WHERE department_id = :d AND role = :r "
+                "AND active AND email IS NOT NULL ORDER BY id",
+                {"d": case.department_id, "r": role},
+            )
+        return [str(r[0]) for r in rows]
 
     def _fire_record_timer(self, tx: Any, timer_id: int, record_id: int, now: datetime) -> str:
         eng = self.engine

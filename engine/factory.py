@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from engine.channels import Channel, LogChannel, WebhookChannel
+from engine.channels import (
+    Channel,
+    EmailChannel,
+    InAppChannel,
+    LogChannel,
+    SmsChannel,
+    WebhookChannel,
+)
 from engine.clock import Clock
 from engine.db import Database
 from engine.migrate import current, head
@@ -32,8 +39,20 @@ def build_engine(
 def build_delivery(engine: Engine) -> Delivery:
     """Channels by message kind, from settings (real mail and SMS come with the notices)."""
     settings = get_settings()
-    channels: dict[str, Channel] = {"log": LogChannel()}
+    channels: dict[str, Channel] = {"log": LogChannel(), "inapp": InAppChannel()}
     by_kind: dict[str, str] = {}
+    if settings.smtp_host:
+        channels["email"] = EmailChannel(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout,
+        )
+    if settings.sms_url:
+        channels["sms"] = SmsChannel(settings.sms_url, settings.webhook_secret)
     if settings.platform_url:
         channels["platform"] = WebhookChannel(settings.platform_url, settings.webhook_secret)
         by_kind["platform_sync"] = "platform"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from engine import notices as letters
 from engine import schema as t
 from engine import sql
 from engine.channels import Channel, Message, Sent
@@ -31,7 +32,7 @@ LIMIT :limit
 
 CLAIM = """
 SELECT id, kind, name, recipient, payload, idempotency_key, attempts, case_id, record_id,
-       status, next_attempt_at
+       status, next_attempt_at, channel
 FROM outbox WHERE id = :id
 """
 
@@ -51,6 +52,18 @@ FAILED = """
 UPDATE outbox SET status = :status, attempts = attempts + 1, next_attempt_at = :next,
        last_error = :error
 WHERE id = :id
+"""
+
+
+NOTICE_ROWS = """
+SELECT id, lang, subject, body FROM notices
+WHERE case_id = :c AND event_seq = :s AND name = :n AND recipient = :r
+"""
+
+NOTICE_INSERT = """
+INSERT INTO notices (case_id, event_seq, name, lang, recipient, template, template_version,
+       subject, body, created_at)
+VALUES (:c, :s, :n, :l, :r, :t, :v, :subj, :body, :now)
 """
 
 
@@ -111,6 +124,7 @@ class Delivery:
             int(row[6]),
             row[7],
             row[8],
+            row[11],
         )
 
     def record(self, message: Message, channel: str, sent: Sent, now: datetime) -> str:
@@ -153,6 +167,7 @@ class Delivery:
                 continue
             channel = self.route(message)
             try:
+                message = self.materialise(message)
                 sent = channel.send(message)
             except Exception as exc:
                 sent = Sent(False, f"{type(exc).__name__}: {exc}")
@@ -165,6 +180,47 @@ class Delivery:
             else:
                 result.failed += 1
         return result
+
+    def materialise(self, message: Message) -> Message:
+        """A notice's letter, rendered once (zh and en) and kept exactly as sent."""
+        p = message.payload
+        if "template" not in p or message.case_id is None:
+            return message
+        eng = self.engine
+        key = {
+            "c": message.case_id,
+            "s": int(p["event_seq"]),
+            "n": message.name,
+            "r": p.get("recipient_role", "applicant"),
+        }
+        lang = p.get("lang", "zh")
+        with self.db.tx() as tx:
+            rows = tx.all(NOTICE_ROWS, key)
+            if not rows:
+                for lg in letters.LANGS:
+                    r = letters.render(p["template"], int(p["version"]), lg, p["context"])
+                    tx.execute(
+                        NOTICE_INSERT,
+                        {
+                            **key,
+                            "l": lg,
+                            "t": r.name,
+                            "v": r.version,
+                            "subj": r.subject,
+                            "body": r.body,
+                            "now": eng._ts(eng.now()),
+                        },
+                    )
+                rows = tx.all(NOTICE_ROWS, key)
+        stored = {r[1]: r for r in rows}
+        nid, _, subject, body = stored.get(lang) or stored["zh"]
+        return replace(
+            message,
+            subject=subject,
+            body_html=body,
+            body_text=letters.html_to_text(body),
+            notice_id=int(nid),
+        )
 
     def retry(self, message_id: int) -> None:
         """Put a dead letter back in the queue, by hand (its attempts stay recorded)."""
@@ -187,7 +243,11 @@ class Delivery:
 def router(
     channels: Mapping[str, Channel], by_kind: Mapping[str, str], default: str = "log"
 ) -> Callable[[Message], Channel]:
+    """The row's own channel when it names one that is configured; else by kind."""
+
     def route(message: Message) -> Channel:
+        if message.channel and message.channel in channels:
+            return channels[message.channel]
         return channels[by_kind.get(message.kind, default)]
 
     return route

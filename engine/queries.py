@@ -264,3 +264,105 @@ def case_counts(engine: Engine) -> tuple[list[tuple[str, str, int]], int]:
             )
         ).scalar_one()
     return [(p, s, int(n)) for p, s, n in by_state], int(overdue)
+
+
+def case_notices(
+    engine: Engine,
+    case_id: int,
+    actor: Actor,
+    lang: str | None = None,
+    recipient: str | None = None,
+) -> list[dict[str, Any]]:
+    """The notices kept for a case (visible cases only), with how each went out."""
+    with engine.db.tx(readonly=True) as tx:
+        engine._load_case(tx, case_id, actor)  # NotFound unless visible
+    n, o = t.notices, t.outbox
+    q = sa.select(n).where(n.c.case_id == case_id).order_by(n.c.id)
+    if lang:
+        q = q.where(n.c.lang == lang)
+    if recipient:
+        q = q.where(n.c.recipient == recipient)
+    with engine.db.read() as conn:
+        rows = conn.execute(q).mappings().all()
+        sends = conn.execute(
+            sa.select(o.c.name, o.c.channel, o.c.status, o.c.attempts, o.c.payload).where(
+                o.c.case_id == case_id, o.c.kind.in_(("notice", "staff"))
+            )
+        ).all()
+    deliveries: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for name, channel, status, attempts, payload in sends:
+        seq = json.loads(payload).get("event_seq")
+        deliveries.setdefault((int(seq or 0), name), []).append(
+            {"channel": channel or "log", "status": status, "attempts": attempts}
+        )
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "lang": r["lang"],
+            "recipient": r["recipient"],
+            "event_seq": r["event_seq"],
+            "subject": r["subject"],
+            "template": r["template"],
+            "template_version": r["template_version"],
+            "created_at": r["created_at"],
+            "deliveries": deliveries.get((r["event_seq"], r["name"]), []),
+        }
+        for r in rows
+    ]
+
+
+def notice(engine: Engine, notice_id: int, actor: Actor) -> dict[str, Any]:
+    """One stored notice, for whoever may see its case (an applicant: their own notices)."""
+    from states.errors import NotFound
+
+    with engine.db.read() as conn:
+        row = (
+            conn.execute(sa.select(t.notices).where(t.notices.c.id == notice_id)).mappings().first()
+        )
+    missing = NotFound(f"no notice {notice_id}", f"没有编号为{notice_id}的通知书")
+    if row is None or (actor.role == "applicant" and row["recipient"] != "applicant"):
+        raise missing
+    with engine.db.tx(readonly=True) as tx:
+        try:
+            case = engine._load_case(tx, int(row["case_id"]), actor)
+        except NotFound:
+            raise missing from None
+    return {**dict(row), "case_no": case.case_no}
+
+
+def list_outbox(
+    engine: Engine, actor: Actor, status: str, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Messages by status (e.g. dead letters), for the cases the caller's department sees."""
+    o, c, r = t.outbox, t.cases, t.credit_records
+    q = (
+        sa.select(
+            o.c.id,
+            o.c.kind,
+            o.c.name,
+            o.c.recipient,
+            o.c.channel,
+            o.c.status,
+            o.c.attempts,
+            o.c.last_error,
+            o.c.created_at,
+            o.c.next_attempt_at,
+            o.c.case_id,
+            c.c.case_no,
+            o.c.record_id,
+        )
+        .select_from(o.outerjoin(c, c.c.id == o.c.case_id).outerjoin(r, r.c.id == o.c.record_id))
+        .where(o.c.status == status)
+        .order_by(o.c.id)
+        .limit(max(1, min(limit, MAX_LIMIT)))
+    )
+    if actor.role not in ("admin", "credit_office", "system"):
+        q = q.where(
+            sa.or_(
+                c.c.department_id == actor.department_id,
+                r.c.determining_unit == actor.department_id,
+            )
+        )
+    with engine.db.read() as conn:
+        return [dict(row) for row in conn.execute(q).mappings().all()]

@@ -91,6 +91,8 @@ departments = sa.Table(
     sa.Column("name_en", sa.String(200), nullable=False),
     # credit_office: runs the platform; unit: a determining unit (认定单位).
     sa.Column("kind", sa.String(20), nullable=False, server_default="unit"),
+    # Where letters for the department (as a determining unit) go.
+    sa.Column("email", sa.String(200), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
@@ -102,6 +104,7 @@ users = sa.Table(
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("department_id", sa.String(64), sa.ForeignKey("departments.id"), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("email", sa.String(200), nullable=True),
     sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
@@ -237,6 +240,8 @@ outbox = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("name", sa.String(60), nullable=False),
     sa.Column("recipient", sa.String(200), nullable=False),
+    # email | sms | inapp | webhook | log; NULL: routed by kind (platform pushes).
+    sa.Column("channel", sa.String(20), nullable=True),
     sa.Column("payload", sa.Text(), nullable=False),
     sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
     # pending | sent | dead
@@ -248,6 +253,25 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
     sa.Index("ix_outbox_case_id", "case_id"),
+)
+
+notices = sa.Table(
+    "notices",
+    metadata,
+    _pk(),
+    _fk("case_id", "cases.id"),
+    sa.Column("event_seq", sa.Integer(), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("lang", sa.String(5), nullable=False),
+    # applicant | determining_unit | staff
+    sa.Column("recipient", sa.String(40), nullable=False),
+    sa.Column("template", sa.String(60), nullable=False),
+    sa.Column("template_version", sa.Integer(), nullable=False),
+    sa.Column("subject", sa.Text(), nullable=False),
+    # The letter as sent: restricted HTML (h1, h2, p, ul, li, b) from the template.
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("case_id", "event_seq", "name", "lang", "recipient"),
 )
 
 outbox_attempts = sa.Table(

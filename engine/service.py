@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine import notices as letters
 from engine import schema as t
 from engine import sql
 from engine.clock import Clock, SystemClock
@@ -126,6 +127,8 @@ class _Case:
     last_hash: str
     case_no: str
     determining_unit: str
+    applicant_json: str = "{}"
+    subject_name: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -184,6 +187,7 @@ class Engine:
         self.calendar = calendar or WorkCalendar(tz=self.settings.timezone)
         # What the operators' calendar data looked like when `calendar` was built.
         self.calendar_stamp: tuple[Any, ...] | None = None
+        self._departments: dict[str, dict[str, str]] | None = None
         self._sqlite = db.dialect == "sqlite"
 
     # -- small helpers ----------------------------------------------------------------------
@@ -206,7 +210,14 @@ class Engine:
 
     # -- departments and users --------------------------------------------------------------
 
-    def add_department(self, dept_id: str, name_zh: str, name_en: str, kind: str = "unit") -> None:
+    def add_department(
+        self,
+        dept_id: str,
+        name_zh: str,
+        name_en: str,
+        kind: str = "unit",
+        email: str | None = None,
+    ) -> None:
         if kind not in ("unit", "credit_office"):
             raise InvalidPayload(
                 [FieldError("kind", "choice", "unit or credit_office", "须为unit或credit_office")]
@@ -215,18 +226,22 @@ class Engine:
             if tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": dept_id}):
                 raise Conflict(f"department {dept_id!r} exists", f"部门“{dept_id}”已存在")
             tx.execute(
-                "INSERT INTO departments (id, name_zh, name_en, kind, created_at) "
-                "VALUES (:id, :zh, :en, :kind, :now)",
+                "INSERT INTO departments (id, name_zh, name_en, kind, email, created_at) "
+                "VALUES (:id, :zh, :en, :kind, :email, :now)",
                 {
                     "id": dept_id,
                     "zh": name_zh,
                     "en": name_en,
                     "kind": kind,
+                    "email": email,
                     "now": self._ts(self.now()),
                 },
             )
+        self._departments = None
 
-    def add_user(self, name: str, role: str, department_id: str) -> tuple[int, str]:
+    def add_user(
+        self, name: str, role: str, department_id: str, email: str | None = None
+    ) -> tuple[int, str]:
         """Create a user; returns (id, token). Only the token's hash is stored."""
         if role not in STAFF_ROLES:
             raise InvalidPayload(
@@ -246,14 +261,15 @@ class Engine:
             if tx.scalar("SELECT 1 FROM users WHERE name = :n", {"n": name}):
                 raise Conflict(f"user {name!r} exists", f"用户“{name}”已存在")
             uid = tx.scalar(
-                "INSERT INTO users (name, role, department_id, token_hash, active, created_at) "
-                "VALUES (:n, :r, :d, :h, :a, :now) RETURNING id",
+                "INSERT INTO users (name, role, department_id, token_hash, active, email, "
+                "created_at) VALUES (:n, :r, :d, :h, :a, :email, :now) RETURNING id",
                 {
                     "n": name,
                     "r": role,
                     "d": department_id,
                     "h": self._hash_secret(token),
                     "a": True,
+                    "email": email,
                     "now": self._ts(self.now()),
                 },
             )
@@ -568,6 +584,7 @@ class Engine:
                 "record_id": record_id,
                 "kind": "platform_sync",
                 "name": "record_changed",
+                "channel": None,
                 "recipient": "platform",
                 "payload": canonical(
                     {
@@ -640,6 +657,10 @@ class Engine:
                         replayed=True,
                     )
             rec = self._load_record(tx, record_id)
+            rec_unit, rec_subject = tx.one(
+                "SELECT determining_unit, subject_name FROM credit_records WHERE id = :id",
+                {"id": record_id},
+            ) or ("", "")
             ctx = Context(
                 case_data={}, payload=fields, record=rec, today=filed, rules=proc.spec.rules
             )
@@ -673,7 +694,7 @@ class Engine:
             dept = department_id or self._default_department(tx, actor)
             case_no = self._new_case_no(tx, procedure, filed)
             state = proc.initial
-            data = {**fields, "case_no": case_no}
+            data = {**fields, "case_no": case_no, "filed_on": filed.isoformat()}
             at = self._ts(now)
             payload_text = canonical({"applicant": person, **fields})
             detail: dict[str, Any] = {}
@@ -715,12 +736,16 @@ class Engine:
                 0,
                 GENESIS,
                 case_no,
-                "",
+                rec_unit,
+                canonical(person),
+                rec_subject,
             )
             started = self._start_timers(tx, proc, case, proc.spec.initial_state.starts, now)
             if started:
                 detail["deadlines"] = started
-            notices = self._queue_notices(tx, proc, case, proc.spec.intake_notices, 1, now)
+            notices = self._queue_notices(
+                tx, proc, case, proc.spec.intake_notices, 1, now, "submit", fields, detail
+            )
             if notices:
                 detail["notices"] = notices
             self._append_event(
@@ -904,7 +929,9 @@ class Engine:
                     tx, rec, change, actor.name, case.id, now
                 )
                 detail["record_version"] = record_version
-        notices = self._queue_notices(tx, proc, case, branch.notices, seq, now)
+        notices = self._queue_notices(
+            tx, proc, case, branch.notices, seq, now, trigger, fields, detail
+        )
         if notices:
             detail["notices"] = notices
         event = self._event_row(
@@ -968,6 +995,8 @@ class Engine:
             row[10],
             row[11],
             row[12],
+            row[13],
+            row[14],
         )
 
     def _append_system_event(
@@ -1279,26 +1308,123 @@ class Engine:
         names: tuple[str, ...],
         seq: int,
         now: datetime,
+        trigger: str,
+        fields: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> list[str]:
+        """Queue each notice on every channel its recipient is reached by, with the values
+        the letter needs taken now (what the decision said, the new deadline ...)."""
+        if not names:
+            return []
         rows = []
+        context = self._notice_context(proc, case, trigger, fields or {}, detail or {}, seq, now)
         for name in names:
             spec = proc.notices[name]
-            rows.append(
-                {
-                    "case_id": case.id,
-                    "record_id": case.record_id,
-                    "kind": "notice",
-                    "name": name,
-                    "recipient": spec.recipient,
-                    "payload": canonical(
-                        {"case_no": case.case_no, "template": spec.template, "event_seq": seq}
-                    ),
-                    "idempotency_key": f"case:{case.id}:e{seq}:{name}",
-                    "now": self._ts(now),
-                }
-            )
+            version = letters.latest(spec.template)
+            for channel, address in self._routes(tx, case, spec.recipient):
+                rows.append(
+                    {
+                        "case_id": case.id,
+                        "record_id": case.record_id,
+                        "kind": "notice",
+                        "name": name,
+                        "recipient": address,
+                        "channel": channel,
+                        "payload": canonical(
+                            {
+                                "template": spec.template,
+                                "version": version,
+                                "event_seq": seq,
+                                "recipient_role": spec.recipient,
+                                "context": context,
+                            }
+                        ),
+                        "idempotency_key": f"case:{case.id}:e{seq}:{name}:{channel}",
+                        "now": self._ts(now),
+                    }
+                )
         tx.executemany(sql.OUTBOX_INSERT, rows)
         return list(names)
+
+    def _routes(self, tx: Tx, case: _Case, recipient: str) -> list[tuple[str, str]]:
+        """(channel, address) pairs for a notice's recipient. Every notice to the applicant is
+        also kept in-app (their status page); mail and SMS where an address is on file."""
+        if recipient == "applicant":
+            person = json.loads(case.applicant_json)
+            routes = [("inapp", f"case:{case.case_no}")]
+            if person.get("email") and "email" in self.settings.applicant_channels:
+                routes.append(("email", person["email"]))
+            if person.get("phone") and "sms" in self.settings.applicant_channels:
+                routes.append(("sms", person["phone"]))
+            return routes
+        dept = case.determining_unit if recipient == "determining_unit" else case.department_id
+        email = tx.scalar("SELECT email FROM departments WHERE id = :id", {"id": dept})
+        return [("email", str(email))] if email else [("log", f"department:{dept}")]
+
+    def _notice_context(
+        self,
+        proc: Procedure,
+        case: _Case,
+        trigger: str,
+        fields: Mapping[str, Any],
+        detail: Mapping[str, Any],
+        seq: int,
+        now: datetime,
+    ) -> dict[str, Any]:
+        person = json.loads(case.applicant_json)
+        names = self.department_names()
+        deadlines = {
+            c["timer"]: {
+                "due": c["due"],
+                "provisional": c.get("provisional", False),
+                "label": proc.timers[c["timer"]].label.model_dump()
+                if c["timer"] in proc.timers
+                else {"zh": c["timer"], "en": c["timer"]},
+            }
+            for c in detail.get("deadlines", ())
+            if c.get("due")
+        }
+        data = {**case.data, **fields}
+        outcome = data.get("outcome")
+        review = proc.timers.get("review_window")
+        return {
+            "notice_no": f"{case.case_no}-{seq:02d}",
+            "issued_on": self.calendar.local_date(now).isoformat(),
+            "case": {
+                "case_no": case.case_no,
+                "procedure": case.procedure,
+                "title": proc.spec.title.model_dump(),
+                "filed_on": data.get("filed_on", ""),
+            },
+            "applicant": {"name": person.get("name", ""), "kind": person.get("kind", "")},
+            "record": {"subject_name": case.subject_name},
+            "office": names.get(
+                case.department_id, {"zh": case.department_id, "en": case.department_id}
+            ),
+            "unit": names.get(
+                case.determining_unit, {"zh": case.determining_unit, "en": case.determining_unit}
+            ),
+            "trigger": trigger,
+            "fields": dict(fields),
+            "data": data,
+            "rules": dict(proc.spec.rules),
+            "outcome": letters.label(letters.OUTCOME_LABELS.get(str(outcome)), str(outcome or "")),
+            "deadlines": deadlines,
+            "remedies": {
+                "review_period": review.period if review else "15 calendar days",
+                "reconsideration_days": letters.RECONSIDERATION_DAYS,
+                "litigation_months": letters.LITIGATION_MONTHS,
+            },
+        }
+
+    def department_names(self) -> dict[str, dict[str, str]]:
+        if self._departments is None:
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    sa.select(t.departments.c.id, t.departments.c.name_zh, t.departments.c.name_en)
+                ).all()
+            self._departments = {r[0]: {"zh": r[1], "en": r[2]} for r in rows}
+        return self._departments
 
     def _event_row(
         self,

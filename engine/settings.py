@@ -30,6 +30,18 @@ class Settings(BaseSettings):
     webhook_secret: str = "dev-only-change-me"
     # How often `redress serve` runs the sweep and the outbox delivery (seconds).
     engine_interval: float = 30.0
+    # How notices reach applicants besides their status page: mail and/or SMS where they gave
+    # an address (``REDRESS_APPLICANT_CHANNELS='["email"]'``).
+    applicant_channels: list[str] = ["email", "sms"]
+    # Mail (SMTP) and the SMS gateway (HTTP POST, HMAC-signed like webhooks).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "redress@localhost"
+    smtp_timeout: float = 10.0
+    sms_url: str | None = None
     # Uploads: largest file, and the types accepted (checked against the file's first bytes).
     max_upload_bytes: int = 10 * 1024 * 1024
     # Applicants' wrong access codes, per client: slowed after `slow_after`, refused after

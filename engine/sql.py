@@ -9,7 +9,7 @@ from __future__ import annotations
 CASE_FOR_COMMAND = """
 SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
        c.department_id, c.assignee_id, c.data, c.event_seq, c.last_hash, c.case_no,
-       r.determining_unit
+       r.determining_unit, c.applicant, r.subject_name
 FROM cases c JOIN credit_records r ON r.id = c.record_id
 WHERE c.id = :id
 """
@@ -84,9 +84,9 @@ VALUES (:case_id, :record_id, :name, 'active', :period, :started_at, :due_day, :
 """
 
 OUTBOX_INSERT = """
-INSERT INTO outbox (case_id, record_id, kind, name, recipient, payload, idempotency_key,
-       status, attempts, next_attempt_at, created_at)
-VALUES (:case_id, :record_id, :kind, :name, :recipient, :payload, :idempotency_key,
+INSERT INTO outbox (case_id, record_id, kind, name, recipient, channel, payload,
+       idempotency_key, status, attempts, next_attempt_at, created_at)
+VALUES (:case_id, :record_id, :kind, :name, :recipient, :channel, :payload, :idempotency_key,
        'pending', 0, :now, :now)
 """
 

@@ -31,7 +31,7 @@ def outbox(w: World, case_id: int) -> list[str]:
         rows = conn.execute(
             sa.text("SELECT name FROM outbox WHERE case_id = :c ORDER BY id"), {"c": case_id}
         ).all()
-    return [r[0] for r in rows]
+    return list(dict.fromkeys(r[0] for r in rows))  # one row per channel; each name once
 
 
 def assert_chain(w: World, case_id: int) -> None:
