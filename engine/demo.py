@@ -33,7 +33,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "approve_decision": {},
     "return_decision": {"reason": "需补充核查"},
     "notify": {},
-    "request_review": {"grounds": "不服核查结果"},
+    "request_review": {"review_grounds": "不服核查结果"},
     "review_confirm": {"reasons": "原决定正确"},
     "review_overturn": {"reasons": "原决定认定事实不清"},
     "finalize": {},

@@ -110,7 +110,7 @@ def review(
     case_no: CaseNo, body: ReviewIn, actor: ApplicantDep, engine: EngineDep, lang: LangDep
 ) -> dict[str, Any]:
     assert actor.case_id is not None
-    engine.advance(actor.case_id, "request_review", actor, {"grounds": body.grounds}, None)
+    engine.advance(actor.case_id, "request_review", actor, {"review_grounds": body.grounds}, None)
     return status_view(engine, actor, lang)
 
 

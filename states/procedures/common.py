@@ -36,6 +36,7 @@ FIELDS: list[dict[str, Any]] = [
     {"name": "reasons", "label": L("理由", "reasons")},
     {"name": "legal_basis", "label": L("法律依据", "legal basis")},
     {"name": "grounds", "label": L("申请理由", "grounds")},
+    {"name": "review_grounds", "label": L("复核理由", "grounds for review")},
     {"name": "comment", "label": L("备注", "comment")},
     {"name": "outcome", "type": "choice", "choices": OUTCOMES, "label": L("处理结果", "outcome")},
     {"name": "corrections", "label": L("更正或补充内容", "corrected or added content")},

@@ -371,7 +371,7 @@ OBJECTION_V1: dict[str, Any] = {
             "notified",
             "under_review",
             ("applicant", "handler"),
-            required=["grounds"],
+            required=["review_grounds"],
         ),
         trigger(
             "review_confirm",

@@ -195,7 +195,7 @@ def test_objection_upheld_after_review(api: Api) -> None:
     me.staff("notify", "office_credit_office")
     me.sees("notified", "已告知结果", todo=True)
     # The applicant disagrees (by letter); the handler records the request for review.
-    me.staff("request_review", "office_handler", {"grounds": "不服核查结果"})
+    me.staff("request_review", "office_handler", {"review_grounds": "不服核查结果"})
     me.sees("under_review", "复核中", next_what="复核期限", next_due="2026-04-14")
     me.staff("review_confirm", "office_reviewer", {"reasons": "原决定正确"})
     s = me.sees("closed", "已办结", closed=True)
