@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import problems, web
 from api.routers import applicants, cases, notices, ops, procedures, records
 from api.routers.ops import make_registry
 from engine.applicants import AccessGuard
@@ -91,5 +91,6 @@ def create_app(engine: Engine) -> FastAPI:
     ):
         app.include_router(r, prefix="/api/v1")
     app.include_router(ops.router)
+    web.install(app, engine)
     app.add_middleware(Timing, histogram=latency)
     return app

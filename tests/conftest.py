@@ -25,6 +25,9 @@ from engine.migrate import upgrade
 from engine.service import Actor, Engine
 from states.identifiers import make_resident_id, make_uscc
 
+# Browser fixtures (site, browser, page) for tests/browser; they skip without Chromium.
+pytest_plugins = ["browser_support"]
+
 # Prefect keeps its state in a throwaway home for the test run (set before it is imported).
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="redress-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -1,0 +1,98 @@
+"""What every page needs: the templates, the language, the session user, CSRF, errors."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from engine.service import Actor, Engine
+from states.errors import FieldError, Forbidden, InvalidPayload, RedressError
+
+TEMPLATES = Jinja2Templates(
+    directory=str(Path(__file__).resolve().parents[2] / "templates" / "pages")
+)
+LANGS = ("zh", "en")
+
+
+def lang_of(request: Request) -> str:
+    """?lang= (remembered in a cookie by the page), else the cookie, else zh."""
+    q = request.query_params.get("lang")
+    if q in LANGS:
+        return q
+    c = request.cookies.get("lang")
+    return c if c in LANGS else "zh"
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def check_csrf(request: Request, sent: str | None) -> None:
+    expected = request.session.get("csrf")
+    if not expected or not sent or not hmac.compare_digest(str(expected), sent):
+        raise Forbidden(
+            "the form expired or did not come from this site; reload and retry",
+            "表单已过期或来源不明，请刷新页面后重试",
+        )
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = lang_of(request)
+
+    def t(zh: str, en: str) -> str:
+        return en if lang == "en" else zh
+
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {"lang": lang, "t": t, "csrf": csrf_token(request), **context},
+        status_code=status,
+    )
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+def field_errors(exc: RedressError, lang: str) -> dict[str, str]:
+    """Errors by field name for a form (the whole message under "_" otherwise)."""
+    if isinstance(exc, InvalidPayload):
+        out: dict[str, str] = {}
+        for e in exc.errors:
+            out.setdefault(e.field, e.message if lang == "en" else e.message_zh)
+        return out
+    return {"_": exc.message if lang == "en" else exc.message_zh}
+
+
+def form_error(field: str, en: str, zh: str) -> InvalidPayload:
+    return InvalidPayload([FieldError(field, "invalid", en, zh)])
+
+
+def staff(request: Request) -> Actor | None:
+    """The signed-in staff user, or None."""
+    uid = request.session.get("user_id")
+    if not uid:
+        return None
+    try:
+        return engine_of(request).actor_by_id(int(uid))
+    except RedressError:
+        request.session.pop("user_id", None)
+        return None
+
+
+def to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
