@@ -279,13 +279,13 @@ class Engine:
         """The user behind a web session (sessions keep the id, never the token)."""
         with self.db.read() as conn:
             row = conn.execute(
-                sa.select(t.users.c.id, t.users.c.name, t.users.c.role, t.users.c.department_id)
-                .where(t.users.c.id == user_id, t.users.c.active)
+                sa.select(
+                    t.users.c.id, t.users.c.name, t.users.c.role, t.users.c.department_id
+                ).where(t.users.c.id == user_id, t.users.c.active)
             ).first()
         if row is None:
             raise Forbidden("unknown or inactive user", "用户不存在或已停用")
-        return Actor(name=row.name, role=row.role, department_id=row.department_id,
-                     user_id=row.id)
+        return Actor(name=row.name, role=row.role, department_id=row.department_id, user_id=row.id)
 
     def authenticate(self, token: str) -> Actor:
         with self.db.read() as conn:

@@ -27,7 +27,7 @@ from engine.migrate import upgrade
 from engine.service import Engine
 
 CHROMIUM = os.environ.get("REDRESS_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -82,7 +82,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API runs an event loop in this thread while it
+# is open, and later tests (the flows) call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")

@@ -1,23 +1,859 @@
-"""The handlers' console: sign in, the work queue, a case, the dashboard."""
+"""The handlers' console: sign in, the work queue, a case, the dashboard.
+
+Every page reads the engine the JSON API uses; forms post back and re-render with the errors
+beside their fields. A case another department may not see answers the 404 page, a form without
+its CSRF token the 403 page; expected errors (RedressError) never become a 500.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+import re
+import statistics
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from api.web.common import render, staff, to_login
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from api.routers.notices import _pdf
+from api.web.common import (
+    check_csrf,
+    engine_of,
+    field_errors,
+    lang_of,
+    render,
+    staff,
+    to_login,
+)
+from engine import schema as t
+from engine.attachments import Attachments
+from engine.queries import CaseFilter, case_notices, get_record, list_cases, notice
+from engine.service import Actor, Engine
+from states.calendar import Period
+from states.errors import (
+    FieldError,
+    Forbidden,
+    InvalidPayload,
+    NotFound,
+    RedressError,
+    StaleVersion,
+)
+from states.machine import Procedure
 
 router = APIRouter(include_in_schema=False)
+Page = HTMLResponse | RedirectResponse
+NAME = re.compile(r"^[a-z_]{1,60}$")
+PAGE_SIZE = 50
 
 
-@router.get("", response_class=HTMLResponse, response_model=None)
-def queue(request: Request) -> HTMLResponse | RedirectResponse:
-    actor = staff(request)
-    if actor is None:
-        return to_login(request)
-    return render(request, "console/queue.html", actor=actor)
+# -- small helpers ------------------------------------------------------------------------------
+
+
+def _tz(engine: Engine) -> ZoneInfo:
+    return ZoneInfo(engine.settings.timezone)
+
+
+def _when(engine: Engine) -> Any:
+    tz = _tz(engine)
+
+    def when(value: Any) -> str:
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return str(value)
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                return value.strftime("%Y-%m-%d %H:%M")
+            return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, date):
+            return value.isoformat()
+        return "" if value is None else str(value)
+
+    return when
+
+
+def _msg(exc: RedressError, lang: str) -> str:
+    return exc.message if lang == "en" else exc.message_zh
+
+
+def _page(request: Request, template: str, actor: Actor | None, **ctx: Any) -> HTMLResponse:
+    engine = engine_of(request)
+    status = int(ctx.pop("status", 200))
+    return render(
+        request,
+        template,
+        status=status,
+        actor=actor,
+        when=_when(engine),
+        depts=engine.department_names(),
+        **ctx,
+    )
+
+
+def _error_page(
+    request: Request, actor: Actor | None, status: int, title: tuple[str, str], message: str
+) -> HTMLResponse:
+    return _page(
+        request, "console/error.html", actor, status=status, title_pair=title, message=message
+    )
+
+
+def _not_found(request: Request, actor: Actor | None, exc: RedressError | None = None) -> Page:
+    lang = lang_of(request)
+    msg = _msg(exc, lang) if exc else ("没有这个页面" if lang == "zh" else "no such page")
+    return _error_page(request, actor, 404, ("未找到", "Not found"), msg)
+
+
+def _forbidden(request: Request, actor: Actor | None, exc: RedressError) -> Page:
+    return _error_page(
+        request, actor, 403, ("无法提交", "Not allowed"), _msg(exc, lang_of(request))
+    )
+
+
+def _csrf_ok(request: Request, form: FormData) -> bool:
+    sent = form.get("csrf")
+    try:
+        check_csrf(request, sent if isinstance(sent, str) else None)
+    except Forbidden:
+        return False
+    return True
+
+
+def _csrf_refused(request: Request, actor: Actor | None) -> Page:
+    exc = Forbidden(
+        "the form expired or did not come from this site; reload and retry",
+        "表单已过期或来源不明，请刷新页面后重试",
+    )
+    return _forbidden(request, actor, exc)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _safe_next(value: str) -> str:
+    if (
+        (value == "/console" or value.startswith(("/console/", "/console?")))
+        and "\\" not in value
+        and "//" not in value
+        and value.isprintable()
+        and len(value) <= 500
+    ):
+        return value
+    return "/console"
+
+
+def _due_day(engine: Engine, due_at: datetime | None) -> date | None:
+    """The last day of a deadline: `due_at` is the exclusive end (00:00 the next day)."""
+    if due_at is None:
+        return None
+    return engine.calendar.local_date(due_at - timedelta(seconds=1))
+
+
+# -- sign in / out ------------------------------------------------------------------------------
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return render(request, "console/login.html", errors={})
+    nxt = _safe_next(request.query_params.get("next", "/console"))
+    return _page(request, "console/login.html", staff(request), errors={}, next=nxt)
+
+
+@router.post("/login", response_class=HTMLResponse, response_model=None)
+async def login(request: Request) -> Page:
+    form = await request.form()
+    nxt = _safe_next(_text(form, "next"))
+    if not _csrf_ok(request, form):
+        return _csrf_refused(request, None)
+    token = _text(form, "token")
+    lang = lang_of(request)
+    if not token:
+        errors = {"token": "请输入令牌" if lang == "zh" else "enter your token"}
+        return _page(request, "console/login.html", None, errors=errors, next=nxt, status=400)
+    engine = engine_of(request)
+    try:
+        actor = await run_in_threadpool(engine.authenticate, token[:500])
+        if not actor.is_staff:
+            raise Forbidden("staff only", "仅限工作人员")
+    except RedressError as exc:
+        return _page(
+            request,
+            "console/login.html",
+            None,
+            errors={"token": _msg(exc, lang)},
+            next=nxt,
+            status=401,
+        )
+    request.session["user_id"] = actor.user_id
+    return RedirectResponse(nxt, status_code=303)
+
+
+@router.post("/logout", response_class=HTMLResponse, response_model=None)
+async def logout(request: Request) -> Page:
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return _csrf_refused(request, staff(request))
+    request.session.pop("user_id", None)
+    return RedirectResponse("/console/login", status_code=303)
+
+
+# -- the work queue -----------------------------------------------------------------------------
+
+FILTERS = (
+    "procedure",
+    "state",
+    "overdue",
+    "due_before",
+    "subject_identifier",
+    "case_no",
+    "q",
+    "assignee",
+)
+
+
+def _department_users(engine: Engine, actor: Actor) -> list[dict[str, Any]]:
+    u = t.users
+    q = sa.select(u.c.id, u.c.name, u.c.role).where(u.c.active).order_by(u.c.name)
+    if actor.role != "admin":
+        q = q.where(u.c.department_id == (actor.department_id or ""))
+    with engine.db.read() as conn:
+        return [dict(r) for r in conn.execute(q).mappings().all()]
+
+
+def _parse_filters(
+    engine: Engine, raw: dict[str, str], lang: str
+) -> tuple[CaseFilter, dict[str, str]]:
+    errors: dict[str, str] = {}
+
+    def bad(name: str, zh: str, en: str) -> None:
+        errors[name] = en if lang == "en" else zh
+
+    procedure = raw.get("procedure") or None
+    if procedure not in (None, "objection", "repair"):
+        bad("procedure", "无此程序", "no such procedure")
+        procedure = None
+    state = raw.get("state") or None
+    if state is not None and not re.fullmatch(r"[a-z_]{1,40}", state):
+        bad("state", "无此状态", "no such state")
+        state = None
+    overdue: bool | None = None
+    if raw.get("overdue") == "yes":
+        overdue = True
+    elif raw.get("overdue") == "no":
+        overdue = False
+    elif raw.get("overdue"):
+        bad("overdue", "无效的选项", "not an option")
+    due_before: datetime | None = None
+    if raw.get("due_before"):
+        try:
+            day = date.fromisoformat(raw["due_before"])
+            due_before = engine.calendar.end_of_day(day)
+        except ValueError:
+            bad("due_before", "日期格式应为 2026-04-20", "a date like 2026-04-20")
+    assignee: int | None = None
+    if raw.get("assignee"):
+        text = raw["assignee"]
+        if text.isdigit() and len(text) <= 15:
+            assignee = int(text)
+        else:
+            bad("assignee", "无效的经办人", "not a user")
+    lengths = {"subject_identifier": 40, "case_no": 32, "q": 100}
+    texts: dict[str, str | None] = {}
+    for name, limit in lengths.items():
+        value = raw.get(name) or None
+        if value is not None and (len(value) > limit or not value.isprintable()):
+            bad(name, f"最多{limit}个字符", f"at most {limit} characters")
+            value = None
+        texts[name] = value
+    f = CaseFilter(
+        procedure=procedure,
+        state=state,
+        assignee=assignee,
+        overdue=overdue,
+        due_before=due_before,
+        subject_identifier=texts["subject_identifier"],
+        case_no=texts["case_no"],
+        q=texts["q"],
+    )
+    return f, errors
+
+
+def _queue_context(
+    request: Request, engine: Engine, actor: Actor, raw: dict[str, str], cursor: str | None
+) -> dict[str, Any]:
+    lang = lang_of(request)
+    f, errors = _parse_filters(engine, raw, lang)
+    items: list[dict[str, Any]] = []
+    nxt: str | None = None
+    if cursor is not None and (len(cursor) > 200 or not cursor.isprintable()):
+        errors["cursor"] = "无效的分页游标" if lang == "zh" else "not a valid page link"
+        cursor = None
+    try:
+        items, nxt = list_cases(engine, actor, f, cursor, PAGE_SIZE)
+    except RedressError as exc:
+        errors.update(field_errors(exc, lang))
+    today = engine.today()
+    soon = engine.calendar.add(today, Period(1, "working_days")).day
+    users = _department_users(engine, actor)
+    names = {u["id"]: u["name"] for u in users}
+    for item in items:
+        day = _due_day(engine, item["next_due_at"])
+        item["due_day"] = day
+        item["due_soon"] = bool(day is not None and not item["overdue"] and day <= soon)
+        item["row_class"] = (
+            "overdue" if item["overdue"] else ("due-soon" if item["due_soon"] else "")
+        )
+        label = item["state_label"]
+        item["state_text"] = label.get(lang, item["state"]) if isinstance(label, dict) else label
+        item["assignee_name"] = names.get(item["assignee_id"], item["assignee_id"] or "")
+    far = datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    items.sort(key=lambda i: (i["next_due_at"] is None, i["next_due_at"] or far, -i["id"]))
+    states: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name in engine.registry.names():
+        for proc in engine.registry.versions(name):
+            for s in proc.spec.states:
+                if s.name not in seen:
+                    seen.add(s.name)
+                    states.append((s.name, s.label.get(lang)))
+    query = {k: v for k, v in raw.items() if v}
+    return {
+        "items": items,
+        "next_cursor": nxt,
+        "filters": raw,
+        "query": query,
+        "errors": errors,
+        "users": users,
+        "states": states,
+        "today": today,
+    }
+
+
+def _raw_filters(request: Request) -> dict[str, str]:
+    return {k: request.query_params.get(k, "").strip()[:200] for k in FILTERS}
+
+
+@router.get("", response_class=HTMLResponse, response_model=None)
+def queue(request: Request) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    engine = engine_of(request)
+    ctx = _queue_context(
+        request, engine, actor, _raw_filters(request), request.query_params.get("cursor")
+    )
+    return _page(request, "console/queue.html", actor, **ctx)
+
+
+def _assign_all(
+    engine: Engine, actor: Actor, case_ids: list[int], assignee: int | None, lang: str
+) -> list[dict[str, Any]]:
+    results = []
+    for cid in dict.fromkeys(case_ids):
+        try:
+            out = engine.assign(cid, assignee, actor)
+            who = out["assignee"] or ("（无）" if lang == "zh" else "(nobody)")
+            results.append({"case_id": cid, "ok": True, "text": who})
+        except RedressError as exc:
+            results.append({"case_id": cid, "ok": False, "text": _msg(exc, lang)})
+    return results
+
+
+@router.post("/assign", response_class=HTMLResponse, response_model=None)
+async def bulk_assign(request: Request) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return _csrf_refused(request, actor)
+    engine = engine_of(request)
+    lang = lang_of(request)
+    raw = {k: _text(form, "f_" + k)[:200] for k in FILTERS}
+    ids = [
+        int(v)
+        for v in form.getlist("case_id")
+        if isinstance(v, str) and v.isdigit() and len(v) <= 15
+    ]
+    who = _text(form, "assignee_id")
+    errors: dict[str, str] = {}
+    results: list[dict[str, Any]] = []
+    if not ids:
+        errors["case_id"] = "请至少勾选一个案件" if lang == "zh" else "tick at least one case"
+    assignee: int | None = None
+    if who == "none":
+        assignee = None
+    elif who.isdigit() and len(who) <= 15:
+        assignee = int(who)
+    else:
+        errors["assignee_id"] = "请选择经办人" if lang == "zh" else "choose a handler"
+    if not errors:
+        results = await run_in_threadpool(_assign_all, engine, actor, ids, assignee, lang)
+    ctx = await run_in_threadpool(_queue_context, request, engine, actor, raw, None)
+    ctx["assign_errors"] = errors
+    ctx["assign_results"] = results
+    ctx["assignee_value"] = who
+    return _page(request, "console/queue.html", actor, status=422 if errors else 200, **ctx)
+
+
+# -- a case -------------------------------------------------------------------------------------
+
+
+def _case_id(text: str) -> int | None:
+    return int(text) if text.isdigit() and 0 < len(text) <= 15 and int(text) > 0 else None
+
+
+def _diagram(proc: Procedure, state: str, lang: str) -> list[dict[str, Any]]:
+    """The procedure's states in order, each with where it may go; the current one marked."""
+    out = []
+    for s in proc.spec.states:
+        moves = []
+        for trig in proc.spec.triggers:
+            if s.name in trig.sources:
+                dest = s.name if trig.dest == "=" else trig.dest
+                label = trig.label.get(lang)
+                dest_label = proc.states[dest].label.get(lang) if dest in proc.states else dest
+                move = {
+                    "trigger": trig.name,
+                    "label": label,
+                    "dest": dest,
+                    "dest_label": dest_label,
+                }
+                if move not in moves:
+                    moves.append(move)
+        out.append(
+            {
+                "name": s.name,
+                "label": s.label.get(lang),
+                "current": s.name == state,
+                "terminal": s.terminal,
+                "initial": s.initial,
+                "moves": moves,
+            }
+        )
+    return out
+
+
+def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str, Any]:
+    view = engine.case_view(cid, actor, lang)
+    proc = engine.registry.get(view["procedure"], view["definition_version"])
+    events = engine.events(cid, actor)
+    for e in events:
+        branch = proc.branches.get(e["trigger"])
+        e["label"] = branch[0].label.get(lang) if branch else e["trigger"]
+        e["from_label"] = proc.states[e["from"]].label.get(lang) if e["from"] in proc.states else ""
+        e["to_label"] = proc.states[e["to"]].label.get(lang) if e["to"] in proc.states else ""
+    record = get_record(engine, view["record"]["id"], actor)
+    notices = case_notices(engine, cid, actor)
+    attachments = Attachments(engine).list(cid)
+    for a in view["allowed_actions"]:
+        a["label_text"] = a["label"].get(lang, a["trigger"])
+        for f in a["fields"]:
+            lab = f["label"]
+            f["label_text"] = lab.get(lang, f["name"]) if isinstance(lab, dict) else str(lab)
+            f["required"] = f["name"] in a["required"]
+    data = view["data"]
+    extension = None
+    if data.get("extension_requested"):
+        extension = {"days": data.get("days"), "reason": data.get("reason")}
+    users = {u["id"]: u["name"] for u in _department_users(engine, actor)}
+    return {
+        "case": view,
+        "events": events,
+        "record": record,
+        "notices": notices,
+        "attachments": attachments,
+        "diagram": _diagram(proc, view["state"], lang),
+        "mermaid": proc.mermaid(lang, highlight=view["state"]),
+        "extension": extension,
+        "assignee_name": users.get(view["assignee_id"], view["assignee_id"]),
+        "title_text": proc.spec.title.get(lang),
+    }
+
+
+def _case_page(
+    request: Request,
+    actor: Actor,
+    cid: int,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    notice_text: str | None = None,
+    action_errors: dict[str, dict[str, str]] | None = None,
+    action_values: dict[str, dict[str, Any]] | None = None,
+    upload_errors: dict[str, str] | None = None,
+) -> Page:
+    engine = engine_of(request)
+    lang = lang_of(request)
+    try:
+        ctx = _case_context(engine, actor, cid, lang)
+    except NotFound as exc:
+        return _not_found(request, actor, exc)
+    except RedressError as exc:
+        return _forbidden(request, actor, exc)
+    return _page(
+        request,
+        "console/case.html",
+        actor,
+        status=status,
+        error=error,
+        notice=notice_text,
+        action_errors=action_errors or {},
+        action_values=action_values or {},
+        upload_errors=upload_errors or {},
+        **ctx,
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse, response_model=None)
+def case_page(request: Request, case_id: str) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    cid = _case_id(case_id)
+    if cid is None:
+        return _not_found(request, actor)
+    done = request.query_params.get("done", "")
+    notice_text = None
+    if done and NAME.fullmatch(done):
+        lang = lang_of(request)
+        notice_text = ("已办理：" if lang == "zh" else "Done: ") + done
+        try:
+            view = engine_of(request).case_view(cid, actor, lang)
+            proc = engine_of(request).registry.get(view["procedure"], view["definition_version"])
+            if done in proc.branches:
+                label = proc.branches[done][0].label.get(lang)
+                notice_text = ("已办理：" if lang == "zh" else "Done: ") + label
+            elif done == "upload":
+                notice_text = "附件已上传" if lang == "zh" else "Files uploaded"
+        except RedressError:
+            pass
+    return _case_page(request, actor, cid, notice_text=notice_text)
+
+
+def _payload(
+    proc: Procedure, trigger: str, form: FormData, lang: str
+) -> tuple[dict[str, Any], dict[str, Any], list[FieldError]]:
+    """The command's fields from the form, typed; (payload, raw values, form errors)."""
+    payload: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    branches = proc.branches.get(trigger)
+    if not branches:
+        return payload, values, errors
+    b = branches[0]
+    for name in (*b.required, *b.optional):
+        spec = proc.fields[name]
+        raw = form.get(name)
+        text = raw if isinstance(raw, str) else ""
+        values[name] = text
+        if spec.type == "bool":
+            payload[name] = text in ("on", "true", "1", "yes")
+            values[name] = payload[name]
+        elif spec.type == "int":
+            text = text.strip()
+            if not text:
+                continue
+            if re.fullmatch(r"-?\d{1,9}", text):
+                payload[name] = int(text)
+            else:
+                errors.append(FieldError(name, "type", "must be a whole number", "须为整数"))
+        elif spec.type == "list":
+            items = [line.strip() for line in text.splitlines() if line.strip()]
+            if items:
+                payload[name] = items
+        else:
+            if text.strip():
+                payload[name] = text
+    return payload, values, errors
+
+
+def _act(
+    engine: Engine, actor: Actor, cid: int, trigger: str, form: FormData, lang: str
+) -> tuple[str, Any]:
+    """Fire a trigger from a form: ("done", None) or (kind of failure, details)."""
+    try:
+        view = engine.case_view(cid, actor, lang)
+    except NotFound as exc:
+        return "not_found", exc
+    proc = engine.registry.get(view["procedure"], view["definition_version"])
+    payload, values, errors = _payload(proc, trigger, form, lang)
+    version_text = form.get("version")
+    if not isinstance(version_text, str) or not version_text.isdigit() or len(version_text) > 12:
+        errors.append(FieldError("_", "version", "reload the case and retry", "请刷新后重试"))
+    if errors:
+        return "invalid", (InvalidPayload(errors), values)
+    assert isinstance(version_text, str)
+    try:
+        engine.advance(cid, trigger, actor, payload, int(version_text))
+    except StaleVersion as exc:
+        return "stale", exc
+    except InvalidPayload as exc:
+        return "invalid", (exc, values)
+    except NotFound as exc:
+        return "not_found", exc
+    except RedressError as exc:
+        return "refused", (exc, values)
+    return "done", None
+
+
+@router.post("/cases/{case_id}/actions/{trigger}", response_class=HTMLResponse, response_model=None)
+async def case_action(request: Request, case_id: str, trigger: str) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    cid = _case_id(case_id)
+    if cid is None or not NAME.fullmatch(trigger):
+        return _not_found(request, actor)
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return _csrf_refused(request, actor)
+    engine = engine_of(request)
+    lang = lang_of(request)
+    kind, detail = await run_in_threadpool(_act, engine, actor, cid, trigger, form, lang)
+    if kind == "done":
+        return RedirectResponse(f"/console/cases/{cid}?done={trigger}", status_code=303)
+    if kind == "not_found":
+        return _not_found(request, actor, detail)
+    if kind == "stale":
+        changed = (
+            "案件已被他人更新，下面是最新内容，请核对后重新提交。"
+            if lang == "zh"
+            else "The case changed meanwhile: this is its current state; check and submit again."
+        )
+        return await run_in_threadpool(
+            lambda: _case_page(request, actor, cid, status=409, error=changed)
+        )
+    exc, values = detail
+    errs = field_errors(exc, lang)
+    general = errs.pop("_", None) if kind == "refused" or "_" in errs else None
+    return await run_in_threadpool(
+        lambda: _case_page(
+            request,
+            actor,
+            cid,
+            status=422 if kind == "invalid" else 409,
+            error=general
+            or ("请更正标红的字段" if lang == "zh" else "Please correct the fields marked in red"),
+            action_errors={trigger: errs},
+            action_values={trigger: values},
+        )
+    )
+
+
+@router.post("/cases/{case_id}/attachments", response_class=HTMLResponse, response_model=None)
+async def upload(request: Request, case_id: str) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    cid = _case_id(case_id)
+    if cid is None:
+        return _not_found(request, actor)
+    engine = engine_of(request)
+    limit = engine.settings.max_upload_bytes
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return _csrf_refused(request, actor)
+    lang = lang_of(request)
+    files: list[tuple[str, bytes]] = []
+    for item in form.getlist("file"):
+        if isinstance(item, UploadFile) and item.filename:
+            files.append((item.filename, await item.read(limit + 1)))
+    if not files:
+        errs = {"file": "请选择文件" if lang == "zh" else "choose a file"}
+        return await run_in_threadpool(
+            lambda: _case_page(request, actor, cid, status=422, upload_errors=errs)
+        )
+    try:
+        await run_in_threadpool(Attachments(engine).add_many, cid, actor, files)
+    except NotFound as exc:
+        return _not_found(request, actor, exc)
+    except RedressError as exc:
+        errs = field_errors(exc, lang)
+        if "_" in errs:
+            errs["file"] = errs.pop("_")
+        return await run_in_threadpool(
+            lambda: _case_page(request, actor, cid, status=422, upload_errors=errs)
+        )
+    return RedirectResponse(f"/console/cases/{cid}?done=upload", status_code=303)
+
+
+@router.get("/attachments/{attachment_id}", response_model=None)
+def attachment(request: Request, attachment_id: str) -> Response:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    aid = _case_id(attachment_id)
+    if aid is None:
+        return _not_found(request, actor)
+    try:
+        meta, path = Attachments(engine_of(request)).get(aid, actor)
+    except RedressError as exc:
+        return _not_found(request, actor, exc)
+    if not path.exists():
+        return _not_found(request, actor)
+    return FileResponse(path, media_type=meta["content_type"], filename=meta["filename"])
+
+
+@router.get("/notices/{notice_id}.pdf", response_model=None)
+def notice_pdf(request: Request, notice_id: str) -> Response:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    nid = _case_id(notice_id)
+    if nid is None:
+        return _not_found(request, actor)
+    try:
+        row = notice(engine_of(request), nid, actor)
+    except RedressError as exc:
+        return _not_found(request, actor, exc)
+    return _pdf(row)
+
+
+# -- the dashboard ------------------------------------------------------------------------------
+
+
+def _visible(actor: Actor) -> sa.ColumnElement[bool]:
+    if actor.role == "admin":
+        return sa.true()
+    return sa.or_(
+        t.cases.c.department_id == (actor.department_id or ""),
+        t.credit_records.c.determining_unit == (actor.department_id or ""),
+    )
+
+
+def _span(seconds: float, lang: str) -> str:
+    if seconds < 3600:
+        n = round(seconds / 60)
+        return f"{n} 分钟" if lang == "zh" else f"{n} min"
+    if seconds < 86400 * 2:
+        n1 = round(seconds / 3600, 1)
+        return f"{n1} 小时" if lang == "zh" else f"{n1} h"
+    n1 = round(seconds / 86400, 1)
+    return f"{n1} 天" if lang == "zh" else f"{n1} days"
+
+
+def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
+    c, r, tm, ev = t.cases, t.credit_records, t.timers, t.case_events
+    joined = c.join(r, r.c.id == c.c.record_id)
+    vis = _visible(actor)
+    now = engine.now()
+    with engine.db.read() as conn:
+        open_rows = conn.execute(
+            sa.select(
+                c.c.department_id,
+                c.c.procedure,
+                c.c.definition_version,
+                c.c.state,
+                sa.func.count(),
+            )
+            .select_from(joined)
+            .where(vis, c.c.closed_at.is_(None))
+            .group_by(c.c.department_id, c.c.procedure, c.c.definition_version, c.c.state)
+        ).all()
+        overdue_rows = conn.execute(
+            sa.select(c.c.department_id, sa.func.count(sa.distinct(c.c.id)))
+            .select_from(joined.join(tm, tm.c.case_id == c.c.id))
+            .where(vis, tm.c.status == "active", tm.c.due_at <= now)
+            .group_by(c.c.department_id)
+        ).all()
+        timer_rows = conn.execute(
+            sa.select(c.c.id, tm.c.due_at, tm.c.stopped_at)
+            .select_from(joined.join(tm, tm.c.case_id == c.c.id))
+            .where(
+                vis,
+                c.c.closed_at.is_not(None),
+                tm.c.status == "stopped",
+                tm.c.due_at.is_not(None),
+                tm.c.stopped_at.is_not(None),
+            )
+        ).all()
+        closed_total = conn.execute(
+            sa.select(sa.func.count()).select_from(joined).where(vis, c.c.closed_at.is_not(None))
+        ).scalar_one()
+        event_rows = conn.execute(
+            sa.select(ev.c.case_id, ev.c.seq, ev.c.from_state, ev.c.to_state, ev.c.at)
+            .select_from(joined.join(ev, ev.c.case_id == c.c.id))
+            .where(vis)
+            .order_by(ev.c.case_id, ev.c.seq)
+        ).all()
+    names = engine.department_names()
+
+    def dept(d: str) -> str:
+        return names.get(d, {}).get(lang, d)
+
+    # Open cases by department and state.
+    by: dict[tuple[str, str, str], int] = {}
+    labels: dict[tuple[str, str], str] = {}
+    for d, procedure, version, state, n in open_rows:
+        proc = engine.registry.get(procedure, version)
+        labels[(procedure, state)] = (
+            proc.states[state].label.get(lang) if state in proc.states else state
+        )
+        key = (dept(d), procedure, state)
+        by[key] = by.get(key, 0) + int(n)
+    open_cases = [
+        {"dept": k[0], "procedure": k[1], "state": k[2], "label": labels[(k[1], k[2])], "n": n}
+        for k, n in sorted(by.items())
+    ]
+    overdue = [{"dept": dept(d), "n": int(n)} for d, n in overdue_rows]
+    # Decided within the deadline: closed cases whose stopped deadlines all stopped in time.
+    in_time: dict[int, bool] = {}
+    for cid, due_at, stopped_at in timer_rows:
+        in_time[cid] = in_time.get(cid, True) and stopped_at < due_at
+    timed = len(in_time)
+    on_time = sum(1 for ok in in_time.values() if ok)
+    # Time per stage: from the event entering a state to the event leaving it.
+    spans: dict[str, list[float]] = {}
+    entered: dict[int, tuple[str, datetime]] = {}
+    for cid, _seq, src, dst, at in event_rows:
+        if src is None or cid not in entered:
+            entered[cid] = (dst, at)
+            continue
+        if src == dst:
+            continue
+        state, since = entered[cid]
+        if state == src:
+            spans.setdefault(src, []).append((at - since).total_seconds())
+        entered[cid] = (dst, at)
+    state_labels: dict[str, str] = {}
+    for name in engine.registry.names():
+        for proc in engine.registry.versions(name):
+            for s in proc.spec.states:
+                state_labels.setdefault(s.name, s.label.get(lang))
+    stages = [
+        {
+            "state": s,
+            "label": state_labels.get(s, s),
+            "n": len(v),
+            "median": _span(statistics.median(v), lang),
+        }
+        for s, v in sorted(spans.items())
+    ]
+    return {
+        "open_cases": open_cases,
+        "open_total": sum(x["n"] for x in open_cases),
+        "overdue": overdue,
+        "overdue_total": sum(x["n"] for x in overdue),
+        "closed_total": int(closed_total),
+        "timed": timed,
+        "on_time": on_time,
+        "on_time_share": (f"{on_time * 100 / timed:.0f}%" if timed else "—"),
+        "stages": stages,
+        "now": now,
+    }
+
+
+@router.get("/dashboard", response_class=HTMLResponse, response_model=None)
+def dashboard(request: Request) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    ctx = _dashboard(engine_of(request), actor, lang_of(request))
+    return _page(request, "console/dashboard.html", actor, **ctx)

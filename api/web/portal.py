@@ -1,15 +1,580 @@
-"""The applicants' portal: file an objection or a repair application, follow the case."""
+"""The applicants' portal: file an objection or a repair application, follow the case.
+
+No account: a case is filed against a published record, and followed with its case number and
+the access code given once at filing. A successful sign-in keeps the case id in the (signed)
+session; every later page of that case checks it. Bad input re-renders the form with the
+errors beside their fields and changes nothing.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+import time
+from datetime import date, datetime
+from typing import Any
 
-from api.web.common import render
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from api.web.common import LANGS, check_csrf, engine_of, field_errors, lang_of, render
+from engine.applicants import CASE_NO, AccessGuard, TooManyAttempts, authenticate, status_view
+from engine.attachments import Attachments
+from engine.pdf import notice_pdf
+from engine.queries import find_records, get_record, notice
+from engine.service import Actor
+from states.errors import Forbidden, Ineligible, InvalidPayload, NotFound, RedressError
+from states.identifiers import IdentifierError, validate_subject_identifier
+from states.records import STATUS_LABELS, SUBJECT_KINDS
 
 router = APIRouter(include_in_schema=False)
+PUBLIC = Actor(name="applicant", role="applicant")
+PROCEDURES = ("objection", "repair")
+MAX_FILES = 10
+
+KIND_LABELS = {
+    "enterprise": ("企业或其他组织", "enterprise or other organisation"),
+    "government": ("机关事业单位", "government body"),
+    "civil_servant": ("公务员", "civil servant"),
+    "person": ("自然人", "natural person"),
+}
+SOURCE_LABELS = {
+    "judicial_judgment": ("司法裁判", "court judgment"),
+    "administrative_penalty": ("行政处罚", "administrative penalty"),
+    "disciplinary_sanction": ("纪律处分", "disciplinary sanction"),
+    "government_sanction": ("政务处分", "government sanction"),
+    "accountability": ("问责", "accountability"),
+}
+SEVERITY_LABELS = {
+    "minor": ("轻微", "minor"),
+    "general": ("一般", "general"),
+    "serious": ("严重", "serious"),
+}
+PROCEDURE_LABELS = {
+    "objection": ("异议申诉", "objection"),
+    "repair": ("信用修复申请", "credit repair application"),
+}
+COMMITMENTS = {
+    "objection": (
+        "异议申诉信用承诺书",
+        "本人（本单位）承诺：所提交的异议申请及证明材料真实、合法、有效，"
+        "不存在虚假陈述或伪造材料的情形；如有不实，愿意承担相应的法律责任，"
+        "并同意将违反承诺的情况记入信用记录。",
+        "Credit commitment for an objection",
+        "I (we) undertake that this objection and its evidence are true, lawful and valid, with "
+        "no false statement or forged document; if not, I (we) accept the legal consequences and "
+        "agree that the breach of this commitment is entered in the credit record.",
+    ),
+    "repair": (
+        "信用修复承诺书",
+        "本人（本单位）承诺：已纠正失信行为、履行法定义务，所提交的材料真实、合法、有效；"
+        "今后将依法诚信经营（履职），如违反承诺，愿意承担相应的法律责任，"
+        "并同意将违反承诺的情况记入信用记录。",
+        "Credit repair commitment",
+        "I (we) undertake that the conduct has been corrected and the legal obligations "
+        "performed, that the documents supplied are true, lawful and valid, and that I (we) will "
+        "act in good faith from now on; a breach of this commitment will be entered in the "
+        "credit record and bears the legal consequences.",
+    ),
+}
+
+
+def _label(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
+    pair = table.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang == "en" else pair[0]
+
+
+def _msg(exc: RedressError, lang: str) -> str:
+    return exc.message if lang == "en" else exc.message_zh
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+async def _uploads(form: FormData, name: str, limit: int) -> list[tuple[str, bytes]]:
+    """The files sent under `name` (a file input left empty sends one nameless, empty part)."""
+    out = []
+    for part in form.getlist(name):
+        if isinstance(part, UploadFile) and (part.filename or part.size):
+            out.append((part.filename or "", await part.read(limit + 1)))
+    return out
+
+
+def _record_rows(records: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    return [
+        {
+            **r,
+            "kind_label": _label(KIND_LABELS, r["subject_kind"], lang),
+            "source_label": _label(SOURCE_LABELS, r["source_category"], lang),
+            "severity_label": _label(SEVERITY_LABELS, r["severity"], lang),
+            "status_label": _label(dict(STATUS_LABELS), r["status"], lang),
+        }
+        for r in records
+    ]
+
+
+def _home(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("find_errors", {})
+    context.setdefault("follow_errors", {})
+    context.setdefault("follow", {})
+    context.setdefault("subject", "")
+    return render(request, "portal/home.html", status=status, **context)
+
+
+# -- home: find a record, follow a case ------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    return render(request, "portal/home.html")
+    return _home(request)
+
+
+def _back(request: Request, path: str) -> RedirectResponse:
+    """Back to a page by GET, keeping a language switch (its link drops the form's query)."""
+    lang = request.query_params.get("lang")
+    return RedirectResponse(path + (f"?lang={lang}" if lang in LANGS else ""), status_code=303)
+
+
+@router.get("/find", response_model=None)
+def find_again(request: Request) -> RedirectResponse:
+    return _back(request, "/")
+
+
+@router.post("/find", response_class=HTMLResponse)
+async def find(request: Request) -> HTMLResponse:
+    form = await request.form()
+    lang = lang_of(request)
+    subject = _text(form, "subject")[:64]
+    try:
+        check_csrf(request, _text(form, "csrf"))
+    except Forbidden as exc:
+        return _home(request, 403, error=_msg(exc, lang), subject=subject)
+    if not subject:
+        need = {
+            "subject": "请输入统一社会信用代码或身份证号" if lang == "zh" else "enter an identifier"
+        }
+        return _home(request, 422, find_errors=need, subject=subject)
+    records = await run_in_threadpool(find_records, engine_of(request), PUBLIC, subject)
+    return _home(request, subject=subject, records=_record_rows(records, lang), searched=True)
+
+
+# -- apply -------------------------------------------------------------------------------------
+
+
+def _apply_page(
+    request: Request,
+    record: dict[str, Any],
+    procedure: str,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    lang = lang_of(request)
+    title_zh, text_zh, title_en, text_en = COMMITMENTS[procedure]
+    return render(
+        request,
+        "portal/apply.html",
+        status=status,
+        record=_record_rows([record], lang)[0],
+        procedure=procedure,
+        procedure_label=_label(PROCEDURE_LABELS, procedure, lang),
+        kinds=[(k, _label(KIND_LABELS, k, lang)) for k in SUBJECT_KINDS],
+        commitment_title=title_en if lang == "en" else title_zh,
+        commitment_text=text_en if lang == "en" else text_zh,
+        values=values,
+        errors=errors,
+        **context,
+    )
+
+
+def _public_record(request: Request, record_id: str) -> dict[str, Any] | None:
+    if not record_id.isdigit() or len(record_id) > 15:
+        return None
+    return get_record(engine_of(request), int(record_id), PUBLIC)
+
+
+@router.get("/apply", response_class=HTMLResponse, response_model=None)
+def apply_form(request: Request) -> Response:
+    lang = lang_of(request)
+    if "record_id" not in request.query_params:
+        return _back(request, "/")  # e.g. the language switch on a form posted back
+    procedure = request.query_params.get("procedure", "objection")
+    record = _public_record(request, request.query_params.get("record_id", ""))
+    if record is None or procedure not in PROCEDURES:
+        err = NotFound("no such published record", "没有找到该公示记录")
+        return _home(request, 404, error=_msg(err, lang))
+    return _apply_page(request, record, procedure, {"kind": record["subject_kind"]}, {})
+
+
+def _check_application(
+    values: dict[str, Any], procedure: str, today: date, lang: str
+) -> dict[str, str]:
+    """The form's own checks, so that every field's error shows at once."""
+    zh = lang != "en"
+    errors: dict[str, str] = {}
+    required = "必填" if zh else "required"
+    if values["kind"] not in SUBJECT_KINDS:
+        errors["kind"] = "请选择申请人类型" if zh else "choose the kind of applicant"
+    if not values["name"]:
+        errors["name"] = required
+    if not values["identifier"]:
+        errors["identifier"] = required
+    elif values["kind"] in SUBJECT_KINDS:
+        try:
+            validate_subject_identifier(values["kind"], values["identifier"], today)
+        except IdentifierError as exc:
+            errors["identifier"] = exc.message_zh if zh else exc.message_en
+    if not values["grounds"]:
+        errors["grounds"] = required
+    if not values["commitment_signed"]:
+        errors["commitment_signed"] = "须阅读并签署承诺书" if zh else "read and sign the commitment"
+    if procedure == "repair" and not values["obligations_met"]:
+        errors["obligations_met"] = (
+            "须已纠正失信行为并履行法定义务"
+            if zh
+            else "the conduct must be corrected and the obligations performed"
+        )
+    return errors
+
+
+def _form_errors(exc: RedressError, lang: str) -> dict[str, str]:
+    out = {}
+    for key, message in field_errors(exc, lang).items():
+        out[key.removeprefix("applicant.")] = message
+    return out
+
+
+@router.post("/apply", response_class=HTMLResponse)
+async def apply(request: Request) -> HTMLResponse:
+    engine = engine_of(request)
+    lang = lang_of(request)
+    form = await request.form(max_files=MAX_FILES, max_fields=50)
+    procedure = _text(form, "procedure")
+    record = await run_in_threadpool(_public_record, request, _text(form, "record_id"))
+    if record is None or procedure not in PROCEDURES:
+        err = NotFound("no such published record", "没有找到该公示记录")
+        return _home(request, 404, error=_msg(err, lang))
+    values: dict[str, Any] = {
+        "kind": _text(form, "kind"),
+        "name": _text(form, "name")[:200],
+        "identifier": _text(form, "identifier").upper()[:64],
+        "email": _text(form, "email")[:200],
+        "phone": _text(form, "phone")[:200],
+        "grounds": _text(form, "grounds")[:4000],
+        "commitment_signed": form.get("commitment_signed") == "yes",
+        "obligations_met": form.get("obligations_met") == "yes",
+    }
+
+    def again(errors: dict[str, str], status: int = 422, **context: Any) -> HTMLResponse:
+        return _apply_page(request, record, procedure, values, errors, status, **context)
+
+    try:
+        check_csrf(request, _text(form, "csrf"))
+    except Forbidden as exc:
+        return again({}, 403, error=_msg(exc, lang))
+    errors = _check_application(values, procedure, engine.today(), lang)
+    if errors:
+        return again(errors)
+    try:
+        files = await _uploads(form, "files", engine.settings.max_upload_bytes)
+        attachments = Attachments(engine)
+        for name, data in files:  # refuse a bad file before anything is filed
+            attachments.check(name, data)
+    except RedressError as exc:
+        return again({"files": _msg(exc, lang)})
+    applicant = {
+        k: values[k] for k in ("kind", "name", "identifier", "email", "phone") if values[k]
+    }
+    payload: dict[str, Any] = {"grounds": values["grounds"], "commitment_signed": True}
+    if procedure == "repair":
+        payload["obligations_met"] = True
+
+    def file_it() -> tuple[str, str | None, int]:
+        opened = engine.open_case(
+            procedure=procedure,
+            record_id=int(record["id"]),
+            applicant=applicant,
+            actor=PUBLIC,
+            payload=payload,
+        )
+        if files:
+            own = Actor(
+                name=f"applicant:{opened.case_no}", role="applicant", case_id=opened.case_id
+            )
+            Attachments(engine).add_many(opened.case_id, own, files)
+        return opened.case_no, opened.access_code, opened.case_id
+
+    try:
+        case_no, code, case_id = await run_in_threadpool(file_it)
+    except Ineligible as exc:
+        if exc.earliest is not None:
+            d = exc.earliest.isoformat()
+            early = (
+                f"尚不能申请：最早可于{d}申请" if lang != "en" else f"too early: possible from {d}"
+            )
+            return again({"_eligibility": early}, earliest=d)
+        return again({"_eligibility": _msg(exc, lang)})
+    except InvalidPayload as exc:
+        return again(_form_errors(exc, lang))
+    except RedressError as exc:
+        return again({}, error=_msg(exc, lang))
+    request.session["case_id"] = case_id
+    request.session["case_no"] = case_no
+    return render(
+        request,
+        "portal/filed.html",
+        case_no=case_no,
+        access_code=code,
+        procedure_label=_label(PROCEDURE_LABELS, procedure, lang),
+        files=len(files),
+    )
+
+
+# -- follow the case ---------------------------------------------------------------------------
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_form(request: Request) -> HTMLResponse:
+    return _home(request, focus="follow")
+
+
+@router.post("/status", response_class=HTMLResponse, response_model=None)
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    lang = lang_of(request)
+    case_no = _text(form, "case_no").upper()[:40]
+    code = _text(form, "access_code")[:64]
+    follow = {"case_no": case_no}
+    try:
+        check_csrf(request, _text(form, "csrf"))
+    except Forbidden as exc:
+        return _home(request, 403, error=_msg(exc, lang), follow=follow, focus="follow")
+    guard: AccessGuard = request.app.state.access_guard
+    client = _client(request)
+
+    def attempt() -> Actor:
+        delay = guard.delay_for(client)  # raises TooManyAttempts when locked out
+        if delay:
+            time.sleep(delay)
+        try:
+            return authenticate(engine_of(request), case_no, code)
+        except NotFound:
+            guard.failed(client)
+            raise
+
+    try:
+        actor = await run_in_threadpool(attempt)
+    except TooManyAttempts as exc:
+        response = _home(request, 429, error=_msg(exc, lang), follow=follow, focus="follow")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except RedressError as exc:
+        wrong = {"access_code": _msg(exc, lang)}
+        return _home(request, 422, follow_errors=wrong, follow=follow, focus="follow")
+    assert actor.case_id is not None
+    request.session["case_id"] = actor.case_id
+    request.session["case_no"] = case_no
+    return RedirectResponse(f"/status/{case_no}", status_code=303)
+
+
+def _applicant(request: Request, case_no: str) -> Actor | None:
+    """The case this browser signed in to, when it is the one asked for."""
+    case_id = request.session.get("case_id")
+    known = request.session.get("case_no")
+    if not case_id or not known or str(known).upper() != case_no.upper():
+        return None
+    return Actor(name=f"applicant:{known}", role="applicant", case_id=int(case_id))
+
+
+def _status_page(request: Request, actor: Actor, status: int = 200, **context: Any) -> HTMLResponse:
+    engine = engine_of(request)
+    lang = lang_of(request)
+    view = status_view(engine, actor, lang)
+    items: list[str] = []
+    if "supplement" in view["actions"]:
+        assert actor.case_id is not None
+        for event in engine.events(actor.case_id, actor):
+            if event["trigger"] == "request_supplement":
+                items = [str(i) for i in event["payload"].get("items") or []]
+    tz = engine.calendar.tz
+    for entry in (*view["timeline"], *view["notices"]):
+        for key in ("at", "created_at"):
+            if isinstance(entry.get(key), datetime):
+                entry[key] = entry[key].astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    for key in ("supplement_errors", "review_errors", "withdraw_errors", "values"):
+        context.setdefault(key, {})
+    notice_text = request.session.pop("flash", None)
+    if notice_text and "notice" not in context:
+        context["notice"] = notice_text
+    return render(request, "portal/status.html", status=status, view=view, items=items, **context)
+
+
+def _gone(request: Request) -> RedirectResponse:
+    request.session.pop("case_id", None)
+    request.session.pop("case_no", None)
+    return RedirectResponse("/status", status_code=303)
+
+
+@router.get("/status/{case_no}", response_class=HTMLResponse, response_model=None)
+def status(request: Request, case_no: str) -> Response:
+    actor = _applicant(request, case_no)
+    if actor is None:
+        return RedirectResponse("/status", status_code=303)
+    try:
+        return _status_page(request, actor)
+    except NotFound:
+        return _gone(request)
+
+
+@router.get("/status/{case_no}/notices/{notice_id}.pdf", response_model=None)
+def notice_pdf_of(request: Request, case_no: str, notice_id: str) -> Response:
+    actor = _applicant(request, case_no)
+    if actor is None:
+        return RedirectResponse("/status", status_code=303)
+    lang = lang_of(request)
+    try:
+        if not notice_id.isdigit() or len(notice_id) > 15:
+            raise NotFound("no such notice", "没有该通知书")
+        row = notice(engine_of(request), int(notice_id), actor)
+    except RedressError as exc:
+        return _status_page(request, actor, 404, error=_msg(exc, lang))
+    footer = f"案件编号 {row['case_no']} · {row['template']} v{row['template_version']} · redress"
+    body = notice_pdf(row["subject"], row["body"], footer)
+    name = f"{row['case_no']}-{row['event_seq']:02d}-{row['name']}-{row['lang']}.pdf"
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/status/{case_no}/{action}", response_model=None)
+def action_again(request: Request, case_no: str, action: str) -> RedirectResponse:
+    """A form posted back re-renders under its action's address; a GET goes to the case."""
+    if action not in ("supplement", "review", "withdraw") or not CASE_NO.fullmatch(case_no):
+        return _back(request, "/status")
+    return _back(request, f"/status/{case_no}")
+
+
+async def _action_form(request: Request, case_no: str) -> tuple[Actor | None, FormData, str]:
+    form = await request.form(max_files=MAX_FILES, max_fields=20)
+    actor = _applicant(request, case_no)
+    try:
+        check_csrf(request, _text(form, "csrf"))
+    except Forbidden as exc:
+        return actor, form, _msg(exc, lang_of(request))
+    return actor, form, ""
+
+
+def _done(request: Request, case_no: str, zh: str, en: str) -> RedirectResponse:
+    request.session["flash"] = en if lang_of(request) == "en" else zh
+    return RedirectResponse(f"/status/{case_no}", status_code=303)
+
+
+@router.post("/status/{case_no}/supplement", response_class=HTMLResponse, response_model=None)
+async def supplement(request: Request, case_no: str) -> Response:
+    engine = engine_of(request)
+    lang = lang_of(request)
+    actor, form, bad_csrf = await _action_form(request, case_no)
+    if actor is None:
+        return RedirectResponse("/status", status_code=303)
+    comment = _text(form, "comment")[:4000]
+    values = {"comment": comment}
+    if bad_csrf:
+        return _status_page(request, actor, 403, error=bad_csrf, values=values)
+    try:
+        files = await _uploads(form, "files", engine.settings.max_upload_bytes)
+    except RedressError as exc:
+        return _status_page(request, actor, 422, supplement_errors={"files": _msg(exc, lang)})
+    if not files and not comment:
+        need = (
+            "请上传补正材料或填写说明" if lang != "en" else "upload the documents or add a comment"
+        )
+        return _status_page(request, actor, 422, supplement_errors={"files": need}, values=values)
+
+    def supply() -> None:
+        assert actor is not None and actor.case_id is not None
+        view = engine.case_view(actor.case_id, actor)
+        attachments = Attachments(engine)
+        for name, data in files:  # refuse a bad file before anything is stored
+            attachments.check(name, data)
+        if files:
+            attachments.add_many(actor.case_id, actor, files)
+        engine.advance(
+            actor.case_id,
+            "supplement",
+            actor,
+            {"comment": comment} if comment else {},
+            view["version"],
+        )
+
+    try:
+        await run_in_threadpool(supply)
+    except InvalidPayload as exc:
+        errs = field_errors(exc, lang)
+        shown = {"files" if k == "file" else k: v for k, v in errs.items()}
+        return _status_page(request, actor, 422, supplement_errors=shown, values=values)
+    except RedressError as exc:
+        return _status_page(
+            request, actor, 409, supplement_errors={"_": _msg(exc, lang)}, values=values
+        )
+    return _done(request, case_no, "补正材料已提交", "Your documents have been sent")
+
+
+@router.post("/status/{case_no}/review", response_class=HTMLResponse, response_model=None)
+async def review(request: Request, case_no: str) -> Response:
+    engine = engine_of(request)
+    lang = lang_of(request)
+    actor, form, bad_csrf = await _action_form(request, case_no)
+    if actor is None:
+        return RedirectResponse("/status", status_code=303)
+    grounds = _text(form, "review_grounds")[:4000]
+    values = {"review_grounds": grounds}
+    if bad_csrf:
+        return _status_page(request, actor, 403, error=bad_csrf, values=values)
+    if not grounds:
+        need = {"review_grounds": "请填写复核理由" if lang != "en" else "give your grounds"}
+        return _status_page(request, actor, 422, review_errors=need, values=values)
+    try:
+        assert actor.case_id is not None
+        await run_in_threadpool(
+            engine.advance, actor.case_id, "request_review", actor, {"review_grounds": grounds}
+        )
+    except RedressError as exc:
+        errs = field_errors(exc, lang)
+        return _status_page(request, actor, 422, review_errors=errs, values=values)
+    return _done(request, case_no, "复核申请已提交", "Your request for review has been sent")
+
+
+@router.post("/status/{case_no}/withdraw", response_class=HTMLResponse, response_model=None)
+async def withdraw(request: Request, case_no: str) -> Response:
+    engine = engine_of(request)
+    lang = lang_of(request)
+    actor, form, bad_csrf = await _action_form(request, case_no)
+    if actor is None:
+        return RedirectResponse("/status", status_code=303)
+    reason = _text(form, "reason")[:4000]
+    values = {"reason": reason}
+    if bad_csrf:
+        return _status_page(request, actor, 403, error=bad_csrf, values=values)
+    if form.get("confirm") != "yes":
+        need = {"confirm": "请勾选确认撤回" if lang != "en" else "tick to confirm the withdrawal"}
+        return _status_page(request, actor, 422, withdraw_errors=need, values=values)
+    try:
+        assert actor.case_id is not None
+        await run_in_threadpool(
+            engine.advance, actor.case_id, "withdraw", actor, {"reason": reason} if reason else {}
+        )
+    except RedressError as exc:
+        errs = field_errors(exc, lang)
+        return _status_page(request, actor, 422, withdraw_errors=errs, values=values)
+    return _done(request, case_no, "申请已撤回", "Your application has been withdrawn")
