@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from cachetools import TTLCache
@@ -13,7 +14,7 @@ from engine.service import Actor, Engine
 from states.errors import Forbidden, NotFound
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
@@ -24,7 +25,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 _actors: TTLCache[str, Actor] = TTLCache(maxsize=4096, ttl=30)
 
 
-def current_actor(
+async def current_actor(
     engine: EngineDep,
     authorization: Annotated[
         str | None, Header(description="`Bearer <token>` from `redress user add`")
@@ -36,7 +37,8 @@ def current_actor(
     actor = _actors.get(token)
     if actor is None:
         try:
-            actor = engine.authenticate(token)
+            # A cache miss reads the users table: off the event loop.
+            actor = await asyncio.to_thread(engine.authenticate, token)
         except Forbidden:
             raise Unauthenticated("unknown or inactive token", "令牌无效或已停用") from None
         _actors[token] = actor
@@ -46,7 +48,7 @@ def current_actor(
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def language(
+async def language(
     lang: Annotated[
         str | None, Query(pattern="^(zh|en)$", description="zh (default) or en")
     ] = None,
@@ -74,15 +76,13 @@ async def applicant_actor(
         str | None, Header(description="The access code given when the case was filed")
     ] = None,
 ) -> Actor:
-    import asyncio
-
     guard: AccessGuard = request.app.state.access_guard
     client = client_key(request)
     delay = guard.delay_for(client)  # raises TooManyAttempts when locked out
     if delay:
         await asyncio.sleep(delay)
     try:
-        actor = authenticate(engine, case_no, x_access_code or "")
+        actor = await asyncio.to_thread(authenticate, engine, case_no, x_access_code or "")
     except NotFound:
         guard.failed(client)
         raise

@@ -45,7 +45,6 @@ APPLICANT: dict[str, Any] = {
     "kind": "enterprise",
     "name": "上海示例贸易有限公司",
     "identifier": make_uscc("91310000MA1FL8XX1"),
-    "email": "legal@example.com",
 }
 OBJECTION_INTAKE: dict[str, Any] = {"grounds": "该处罚决定已被依法撤销", "commitment_signed": True}
 

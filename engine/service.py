@@ -1330,9 +1330,19 @@ class Engine:
             return []
         rows = []
         context = self._notice_context(proc, case, trigger, fields or {}, detail or {}, seq, now)
+        at = self._ts(now)
         for name in names:
             spec = proc.notices[name]
-            version = letters.latest(spec.template)
+            # One payload per notice, shared by its channels.
+            payload = canonical(
+                {
+                    "template": spec.template,
+                    "version": letters.latest(spec.template),
+                    "event_seq": seq,
+                    "recipient_role": spec.recipient,
+                    "context": context,
+                }
+            )
             for channel, address in self._routes(tx, case, spec.recipient):
                 rows.append(
                     {
@@ -1342,17 +1352,9 @@ class Engine:
                         "name": name,
                         "recipient": address,
                         "channel": channel,
-                        "payload": canonical(
-                            {
-                                "template": spec.template,
-                                "version": version,
-                                "event_seq": seq,
-                                "recipient_role": spec.recipient,
-                                "context": context,
-                            }
-                        ),
+                        "payload": payload,
                         "idempotency_key": f"case:{case.id}:e{seq}:{name}:{channel}",
-                        "now": self._ts(now),
+                        "now": at,
                     }
                 )
         tx.executemany(sql.OUTBOX_INSERT, rows)
