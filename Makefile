@@ -48,6 +48,7 @@ lock:
 bench: setup
 	$(BIN)/python bench/advance.py $(if $(FULL),--full,)
 	$(BIN)/python bench/sweep.py $(if $(FULL),--full,)
+	$(BIN)/python bench/api_load.py $(if $(FULL),--full,)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
