@@ -50,6 +50,26 @@ class Channel(Protocol):
     def send(self, message: Message) -> Sent: ...
 
 
+def signed_post(client: httpx.Client, url: str, secret: bytes, body: bytes, key: str) -> Sent:
+    """POST a JSON body with an HMAC-SHA256 signature and an idempotency key; 2xx is success."""
+    signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    try:
+        response = client.post(
+            url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": key,
+                "X-Redress-Signature": f"sha256={signature}",
+            },
+        )
+    except httpx.HTTPError as exc:
+        return Sent(False, f"{type(exc).__name__}: {exc}")
+    answer = f"{response.status_code} {response.text[:500]}"
+    ok = 200 <= response.status_code < 300
+    return Sent(ok, answer, response.headers.get("X-Message-Id") if ok else None)
+
+
 class LogChannel:
     """Writes the message to the log. For development, and for kinds with no channel yet."""
 
@@ -95,23 +115,7 @@ class WebhookChannel:
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
-        signature = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-        try:
-            response = self.client.post(
-                self.url,
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": message.idempotency_key,
-                    "X-Redress-Signature": f"sha256={signature}",
-                },
-            )
-        except httpx.HTTPError as exc:
-            return Sent(False, f"{type(exc).__name__}: {exc}")
-        answer = f"{response.status_code} {response.text[:500]}"
-        if 200 <= response.status_code < 300:
-            return Sent(True, answer, response.headers.get("X-Message-Id"))
-        return Sent(False, answer)
+        return signed_post(self.client, self.url, self.secret, body, message.idempotency_key)
 
 
 class InAppChannel:
@@ -194,18 +198,4 @@ class SmsChannel:
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
-        signature = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-        try:
-            response = self.client.post(
-                self.url,
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": message.idempotency_key,
-                    "X-Redress-Signature": f"sha256={signature}",
-                },
-            )
-        except httpx.HTTPError as exc:
-            return Sent(False, f"{type(exc).__name__}: {exc}")
-        answer = f"{response.status_code} {response.text[:500]}"
-        return Sent(200 <= response.status_code < 300, answer, response.headers.get("X-Message-Id"))
+        return signed_post(self.client, self.url, self.secret, body, message.idempotency_key)
