@@ -364,3 +364,25 @@ def emit_json(bench: str, figures: Mapping[str, Any]) -> None:
         {"bench": bench, **figures}, ensure_ascii=False, separators=(",", ":"), default=str
     )
     print(line, flush=True)
+
+
+def add_backend_args(ap: Any, sqlite_switch: bool = True) -> None:
+    """--pg, --no-pg, (--no-sqlite,) --sqlite-dir: the same for every benchmark."""
+    from pathlib import Path as _Path
+
+    ap.add_argument(
+        "--pg",
+        default=default_pg_url(),
+        metavar="URL",
+        help="PostgreSQL URL (default: $REDRESS_BENCH_PG_URL or "
+        "$REDRESS_TEST_DATABASE_URL); a private schema is created and dropped",
+    )
+    ap.add_argument("--no-pg", action="store_true", help="skip PostgreSQL even if a URL is set")
+    if sqlite_switch:
+        ap.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
+    ap.add_argument(
+        "--sqlite-dir",
+        type=_Path,
+        default=None,
+        help="directory for the SQLite file (default: a fresh temporary directory)",
+    )

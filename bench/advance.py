@@ -218,8 +218,9 @@ def make_floor(conn: Any, pg: bool, calls: Sequence[Call]) -> Op:
     cur = conn.cursor()
     commit = conn.commit
 
-    def floor_sqlite(case_id: int) -> None:
-        cur.execute("BEGIN IMMEDIATE")
+    def floor(case_id: int) -> None:
+        if not pg:
+            cur.execute("BEGIN IMMEDIATE")  # psycopg sends BEGIN with the first statement
         cur.execute(q_case, {"id": case_id})
         case = cur.fetchone()
         cur.execute(q_rec, {"id": case[5]})
@@ -251,43 +252,12 @@ def make_floor(conn: Any, pg: bool, calls: Sequence[Call]) -> Op:
                 "prev_hash": case[10],
             },
         )
-        cur.execute("COMMIT")
+        if pg:
+            commit()
+        else:
+            cur.execute("COMMIT")
 
-    def floor_pg(case_id: int) -> None:
-        cur.execute(q_case, {"id": case_id})  # psycopg sends BEGIN first
-        case = cur.fetchone()
-        cur.execute(q_rec, {"id": case[5]})
-        cur.fetchone()
-        cur.execute(q_live, {"case_id": case_id})
-        live = cur.fetchall()
-        cur.execute(q_stop, {"id": live[0][0], "now": now})
-        cur.execute(q_tins, {**t_tins, "case_id": case_id})
-        seq = case[9] + 1
-        cur.execute(
-            q_out,
-            {
-                **t_out,
-                "case_id": case_id,
-                "record_id": case[5],
-                "idempotency_key": f"case:{case_id}:e{seq}:{notice}",
-            },
-        )
-        cur.execute(
-            q_cupd, {**t_cupd, "data": case[8], "seq": seq, "id": case_id, "version": case[4]}
-        )
-        cur.execute(
-            q_ev,
-            {
-                **t_ev,
-                "case_id": case_id,
-                "seq": seq,
-                "case_version": case[4] + 1,
-                "prev_hash": case[10],
-            },
-        )
-        commit()
-
-    return floor_pg if pg else floor_sqlite
+    return floor
 
 
 def floor_connection(db: Database, url: str) -> Any:
@@ -365,6 +335,7 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
     fairy = db.engine.raw_connection()
     raw = fairy.driver_connection
     fairy.close()
+    assert raw is not None
     with pg_trace(raw) if pg else sqlite_trace(raw) as engine_trace:
         engine_op(warm_engine[-1])
     if not engine_trace.statements:
@@ -529,20 +500,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"cases per side (default {DEFAULT_CASES}; {FULL_CASES} with --full)",
     )
     ap.add_argument("--full", action="store_true", help=f"{FULL_CASES} cases")
-    ap.add_argument(
-        "--pg",
-        default=c.default_pg_url(),
-        metavar="URL",
-        help="PostgreSQL URL (default: $REDRESS_BENCH_PG_URL or "
-        "$REDRESS_TEST_DATABASE_URL); a private schema is created and dropped",
-    )
-    ap.add_argument("--no-pg", action="store_true", help="skip PostgreSQL even if a URL is set")
-    ap.add_argument(
-        "--sqlite-dir",
-        type=Path,
-        default=None,
-        help="directory for the SQLite file (default: a fresh temporary directory)",
-    )
+    c.add_backend_args(ap, sqlite_switch=False)
     args = ap.parse_args(argv)
     n = args.cases or (FULL_CASES if args.full else DEFAULT_CASES)
     if n < 100:

@@ -838,21 +838,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--time-limit", type=int, default=TIME_LIMIT_S, help="seconds for the whole run"
     )
-    ap.add_argument(
-        "--pg",
-        default=c.default_pg_url(),
-        metavar="URL",
-        help="PostgreSQL URL (default: $REDRESS_BENCH_PG_URL or "
-        "$REDRESS_TEST_DATABASE_URL); a private schema is created and dropped",
-    )
-    ap.add_argument("--no-pg", action="store_true", help="skip PostgreSQL even if a URL is set")
-    ap.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
-    ap.add_argument(
-        "--sqlite-dir",
-        type=Path,
-        default=None,
-        help="directory for the SQLite file (default: a fresh temporary directory)",
-    )
+    c.add_backend_args(ap, sqlite_switch=True)
     args = ap.parse_args(argv)
     args.cases = args.cases or (FULL_CASES if args.full else DEFAULT_CASES)
     args.advances = args.advances or (FULL_ADVANCES if args.full else DEFAULT_ADVANCES)

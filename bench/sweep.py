@@ -93,10 +93,11 @@ FIRE_PLAN: list[tuple[str, str]] = [
     ("one", "SELECT case_id, record_id FROM timers WHERE id = :id"),
     ("one", sql.CASE_FOR_COMMAND),
     ("one", sql.TIMER_FOR_FIRING),
-    ("execute", sql.OUTBOX_INSERT),
     ("execute", sql.TIMER_NEXT),
     ("execute", sql.EVENT_INSERT),
     ("execute", sql.CASE_CHAIN_UPDATE),
+    ("all", sql.STAFF_EMAILS_BY_ROLE),
+    ("executemany", sql.OUTBOX_INSERT),
 ]
 _LOCKING = re.compile(r" FOR (?:NO KEY )?UPDATE(?: OF \w+(?:, \w+)*)?(?: SKIP LOCKED| NOWAIT)?")
 
@@ -502,10 +503,10 @@ def make_fire_floor(conn: Any, pg: bool, calls: Sequence[adv.Call]) -> Callable[
     """The floor's firing: the engine's statements, parameters as captured (constant under the
     fixed clock) with the timer's and case's own ids and row values put in. No hash, no
     procedure lookup, no calendar arithmetic."""
-    q_owner, q_case, q_timer, q_out, q_next, q_ev, q_chain = (
+    q_owner, q_case, q_timer, q_next, q_ev, q_chain, q_mail, q_out = (
         to_pyformat(k.sql) if pg else k.sql for k in calls
     )
-    p_out, p_next, p_ev = calls[3].params, calls[4].params, calls[5].params
+    p_next, p_ev, p_mail, p_out = (calls[i].params for i in (3, 4, 6, 7))
     action = p_out["idempotency_key"].split(":", 2)[2]
     new_hash = p_ev["hash"]
     cur = conn.cursor()
@@ -522,15 +523,6 @@ def make_fire_floor(conn: Any, pg: bool, calls: Sequence[adv.Call]) -> Callable[
         tm = cur.fetchone()
         if tm[4] != "active":
             raise SystemExit(f"floor: timer {timer_id} is {tm[4]}")
-        cur.execute(
-            q_out,
-            {
-                **p_out,
-                "case_id": case[0],
-                "record_id": case[5],
-                "idempotency_key": f"timer:{timer_id}:{action}",
-            },
-        )
         cur.execute(q_next, {**p_next, "id": timer_id})
         seq = case[9] + 1
         cur.execute(
@@ -544,6 +536,17 @@ def make_fire_floor(conn: Any, pg: bool, calls: Sequence[adv.Call]) -> Callable[
             },
         )
         cur.execute(q_chain, {"seq": seq, "hash": new_hash, "id": case[0]})
+        cur.execute(q_mail, p_mail)
+        cur.fetchall()
+        cur.execute(
+            q_out,
+            {
+                **p_out,
+                "case_id": case[0],
+                "record_id": case[5],
+                "idempotency_key": f"timer:{timer_id}:{action}",
+            },
+        )
         commit()
 
     return fire
@@ -798,7 +801,7 @@ def verify_firing(
         staff = int(
             tx.scalar(
                 "SELECT count(*) FROM outbox WHERE kind = 'staff' "
-                "AND name = 'deadline_escalation' AND idempotency_key LIKE :pattern",
+                "AND name = 'staff_escalation' AND idempotency_key LIKE :pattern",
                 {"pattern": "timer:%:escalate:0"},
             )
         )
@@ -1004,21 +1007,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{FULL_ADVANCE} with --full)",
     )
     ap.add_argument("--repeat", type=int, default=REPEAT, help="empty-sweep repetitions")
-    ap.add_argument(
-        "--pg",
-        default=c.default_pg_url(),
-        metavar="URL",
-        help="PostgreSQL URL (default: $REDRESS_BENCH_PG_URL or "
-        "$REDRESS_TEST_DATABASE_URL); a private schema is created and dropped",
-    )
-    ap.add_argument("--no-pg", action="store_true", help="skip PostgreSQL even if a URL is set")
-    ap.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
-    ap.add_argument(
-        "--sqlite-dir",
-        type=Path,
-        default=None,
-        help="directory for the SQLite file (default: a fresh temporary directory)",
-    )
+    c.add_backend_args(ap, sqlite_switch=True)
     args = ap.parse_args(argv)
     n = args.cases or (FULL_CASES if args.full else DEFAULT_CASES)
     n_due = args.due or (FULL_DUE if args.full else DEFAULT_DUE)

@@ -251,18 +251,11 @@ class Deadlines:
     @staticmethod
     def _staff_emails(tx: Any, case: _Case, who: str) -> list[str]:
         if who == "assignee" and case.assignee_id is not None:
-            rows = tx.all(
-                "SELECT email FROM users WHERE id = :id AND active AND email IS NOT NULL",
-                {"id": case.assignee_id},
-            )
+            rows = tx.all(sql.STAFF_EMAIL_OF_USER, {"id": case.assignee_id})
         else:
             # No assignee yet: the department's handlers hear of it.
             role = "handler" if who == "assignee" else who
-            rows = tx.all(
-                "SELECT email FROM users WHERE department_id = :d AND role = :r "
-                "AND active AND email IS NOT NULL ORDER BY id",
-                {"d": case.department_id, "r": role},
-            )
+            rows = tx.all(sql.STAFF_EMAILS_BY_ROLE, {"d": case.department_id, "r": role})
         return [str(r[0]) for r in rows]
 
     def _fire_record_timer(self, tx: Any, timer_id: int, record_id: int, now: datetime) -> str:

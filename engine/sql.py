@@ -112,3 +112,12 @@ RECORD_TIMERS_STOP = """
 UPDATE timers SET status = 'stopped', next_action = NULL, next_at = NULL, stopped_at = :now
 WHERE record_id = :id AND status = 'active'
 """
+
+STAFF_EMAIL_OF_USER = """
+SELECT email FROM users WHERE id = :id AND active AND email IS NOT NULL
+"""
+
+STAFF_EMAILS_BY_ROLE = """
+SELECT email FROM users WHERE department_id = :d AND role = :r AND active AND email IS NOT NULL
+ORDER BY id
+"""

@@ -27,7 +27,8 @@ PDF: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _pdf(row: dict[str, Any]) -> Response:
+def pdf_response(row: dict[str, Any]) -> Response:
+    """A stored notice as a PDF download (the API, the console and the portal all use this)."""
     footer = f"案件编号 {row['case_no']} · {row['template']} v{row['template_version']} · redress"
     body = notice_pdf(row["subject"], row["body"], footer)
     name = f"{row['case_no']}-{row['event_seq']:02d}-{row['name']}-{row['lang']}.pdf"
@@ -60,7 +61,7 @@ def notices_of_case(
     summary="A notice as PDF",
 )
 def notice_as_pdf(notice_id: NoticeId, engine: EngineDep, actor: ActorDep) -> Response:
-    return _pdf(notice(engine, notice_id, actor))
+    return pdf_response(notice(engine, notice_id, actor))
 
 
 @router.get(
@@ -73,7 +74,7 @@ def notice_as_pdf(notice_id: NoticeId, engine: EngineDep, actor: ActorDep) -> Re
 def my_notice_as_pdf(
     case_no: CaseNo, notice_id: NoticeId, actor: ApplicantDep, engine: EngineDep
 ) -> Response:
-    return _pdf(notice(engine, notice_id, actor))
+    return pdf_response(notice(engine, notice_id, actor))
 
 
 @router.get(

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from api.routers.notices import _pdf
+from api.routers.notices import pdf_response
 from api.web.common import (
     check_csrf,
     engine_of,
@@ -713,7 +713,7 @@ def notice_pdf(request: Request, notice_id: str) -> Response:
         row = notice(engine_of(request), nid, actor)
     except RedressError as exc:
         return _not_found(request, actor, exc)
-    return _pdf(row)
+    return pdf_response(row)
 
 
 # -- the dashboard ------------------------------------------------------------------------------

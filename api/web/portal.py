@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from api.routers.notices import pdf_response
 from api.web.common import LANGS, check_csrf, engine_of, field_errors, lang_of, render
 from engine.applicants import CASE_NO, AccessGuard, TooManyAttempts, authenticate, status_view
 from engine.attachments import Attachments
-from engine.pdf import notice_pdf
 from engine.queries import find_records, get_record, notice
 from engine.service import Actor
 from states.errors import Forbidden, Ineligible, InvalidPayload, NotFound, RedressError
@@ -447,14 +447,7 @@ def notice_pdf_of(request: Request, case_no: str, notice_id: str) -> Response:
         row = notice(engine_of(request), int(notice_id), actor)
     except RedressError as exc:
         return _status_page(request, actor, 404, error=_msg(exc, lang))
-    footer = f"案件编号 {row['case_no']} · {row['template']} v{row['template_version']} · redress"
-    body = notice_pdf(row["subject"], row["body"], footer)
-    name = f"{row['case_no']}-{row['event_seq']:02d}-{row['name']}-{row['lang']}.pdf"
-    return Response(
-        body,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return pdf_response(row)
 
 
 @router.get("/status/{case_no}/{action}", response_model=None)
