@@ -12,6 +12,7 @@ from api import problems, web
 from api.routers import applicants, cases, notices, ops, procedures, records
 from api.routers.ops import make_registry
 from engine.applicants import AccessGuard
+from engine.lane import WriteLane
 from engine.service import Engine
 
 DESCRIPTION = """
@@ -74,6 +75,7 @@ def create_app(engine: Engine) -> FastAPI:
         ],
     )
     app.state.engine = engine
+    app.state.lane = WriteLane(engine.db, max_group=engine.settings.write_group_max)
     s = engine.settings
     app.state.access_guard = AccessGuard(
         s.access_slow_after, s.access_lock_after, s.access_lock_window_s

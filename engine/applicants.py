@@ -14,7 +14,8 @@ import time
 from collections import deque
 from typing import Any
 
-from engine.queries import case_notices
+from engine.db import Tx
+from engine.queries import case_notices_in
 from engine.service import Actor, Engine
 from states.errors import NotFound, RedressError
 
@@ -80,13 +81,17 @@ class AccessGuard:
 
 
 def authenticate(engine: Engine, case_no: str, code: str) -> Actor:
+    with engine.db.tx(readonly=True) as tx:
+        return authenticate_in(tx, engine, case_no, code)
+
+
+def authenticate_in(tx: Tx, engine: Engine, case_no: str, code: str) -> Actor:
     if not CASE_NO.fullmatch(case_no or ""):
         case_no = "-"  # looked up all the same, so a malformed number answers like a wrong one
-    with engine.db.tx(readonly=True) as tx:
-        row = tx.one(
-            "SELECT id, access_code_hash FROM cases WHERE case_no = :n",
-            {"n": (case_no or "").strip().upper()},
-        )
+    row = tx.one(
+        "SELECT id, access_code_hash FROM cases WHERE case_no = :n",
+        {"n": (case_no or "").strip().upper()},
+    )
     stored = row[1] if row is not None and row[1] else _DUMMY_HASH
     given = engine._hash_secret((code or "").strip().upper())
     if not hmac.compare_digest(stored, given) or row is None:
@@ -94,13 +99,25 @@ def authenticate(engine: Engine, case_no: str, code: str) -> Actor:
     return Actor(name=f"applicant:{case_no}", role="applicant", case_id=int(row[0]))
 
 
+def status_lookup(engine: Engine, case_no: str, code: str, lang: str = "zh") -> dict[str, Any]:
+    """`GET /status`: the access code checked and the view read in one read transaction."""
+    with engine.db.tx(readonly=True) as tx:
+        return _status_view(tx, engine, authenticate_in(tx, engine, case_no, code), lang)
+
+
 def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any]:
     """What the applicant sees: plain words, a timeline, what comes next and by when."""
+    with engine.db.tx(readonly=True) as tx:
+        return _status_view(tx, engine, actor, lang)
+
+
+def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
     assert actor.case_id is not None
-    view = engine.case_view(actor.case_id, actor, lang)
+    case = engine._load_case(tx, actor.case_id, actor)
+    view = engine.case_view_in(tx, case, actor, lang)
     proc = engine.registry.get(view["procedure"], view["definition_version"])
     timeline = []
-    for e in engine.events(actor.case_id, actor):
+    for e in engine.events_in(tx, case, actor):
         if e["trigger"] in _HIDDEN:
             continue
         if e["trigger"] == "submit":
@@ -134,9 +151,7 @@ def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any
             "paused": d["status"] == "paused",
         }
     record = view["record"]
-    mine = case_notices(
-        engine, actor.case_id, actor, "en" if lang.startswith("en") else "zh", "applicant"
-    )
+    mine = case_notices_in(tx, actor.case_id, "en" if lang.startswith("en") else "zh", "applicant")
     return {
         "case_no": view["case_no"],
         "procedure": view["procedure"],

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine import schema as t
+from engine.db import Tx
 from engine.service import Actor, Engine
 from states.errors import FieldError, InvalidPayload
 from states.identifiers import mask
@@ -276,37 +277,49 @@ def case_notices(
     """The notices kept for a case (visible cases only), with how each went out."""
     with engine.db.tx(readonly=True) as tx:
         engine._load_case(tx, case_id, actor)  # NotFound unless visible
-    n, o = t.notices, t.outbox
-    q = sa.select(n).where(n.c.case_id == case_id).order_by(n.c.id)
+        return case_notices_in(tx, case_id, lang, recipient)
+
+
+_NOTICES = (
+    "SELECT id, name, lang, recipient, event_seq, subject, template, template_version, "
+    "created_at FROM notices WHERE case_id = :case_id"
+)
+_SENDS = (
+    "SELECT name, channel, status, attempts, payload FROM outbox "
+    "WHERE case_id = :case_id AND kind IN ('notice', 'staff')"
+)
+
+
+def case_notices_in(
+    tx: Tx, case_id: int, lang: str | None = None, recipient: str | None = None
+) -> list[dict[str, Any]]:
+    """`case_notices` inside a caller's transaction, the case already checked as visible."""
+    # Raw SQL: the applicant's status page runs this on every look-up.
+    q, params = _NOTICES, {"case_id": case_id, "lang": lang, "recipient": recipient}
     if lang:
-        q = q.where(n.c.lang == lang)
+        q += " AND lang = :lang"
     if recipient:
-        q = q.where(n.c.recipient == recipient)
-    with engine.db.read() as conn:
-        rows = conn.execute(q).mappings().all()
-        sends = conn.execute(
-            sa.select(o.c.name, o.c.channel, o.c.status, o.c.attempts, o.c.payload).where(
-                o.c.case_id == case_id, o.c.kind.in_(("notice", "staff"))
-            )
-        ).all()
+        q += " AND recipient = :recipient"
+    rows = tx.all(q + " ORDER BY id", params)
     deliveries: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    for name, channel, status, attempts, payload in sends:
-        seq = json.loads(payload).get("event_seq")
-        deliveries.setdefault((int(seq or 0), name), []).append(
-            {"channel": channel or "log", "status": status, "attempts": attempts}
-        )
+    if rows:
+        for name, channel, status, attempts, payload in tx.all(_SENDS, {"case_id": case_id}):
+            seq = json.loads(payload).get("event_seq")
+            deliveries.setdefault((int(seq or 0), name), []).append(
+                {"channel": channel or "log", "status": status, "attempts": attempts}
+            )
     return [
         {
-            "id": r["id"],
-            "name": r["name"],
-            "lang": r["lang"],
-            "recipient": r["recipient"],
-            "event_seq": r["event_seq"],
-            "subject": r["subject"],
-            "template": r["template"],
-            "template_version": r["template_version"],
-            "created_at": r["created_at"],
-            "deliveries": deliveries.get((r["event_seq"], r["name"]), []),
+            "id": r[0],
+            "name": r[1],
+            "lang": r[2],
+            "recipient": r[3],
+            "event_seq": r[4],
+            "subject": r[5],
+            "template": r[6],
+            "template_version": r[7],
+            "created_at": t.to_ts(r[8]),
+            "deliveries": deliveries.get((r[4], r[1]), []),
         }
         for r in rows
     ]

@@ -33,7 +33,8 @@ SQLITE_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 def ts_to_sqlite(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime: redress stores only timezone-aware instants")
-    return value.astimezone(UTC).strftime(SQLITE_TS)
+    # isoformat is C code and several times faster than strftime; same text as SQLITE_TS.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def ts_from_sqlite(value: str) -> datetime:

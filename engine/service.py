@@ -1554,23 +1554,26 @@ class Engine:
             return self._allowed(proc, case, actor, rec)
 
     def case_view(self, case_id: int, actor: Actor, lang: str = "zh") -> dict[str, Any]:
-        now = self.now()
         with self.db.tx(readonly=True) as tx:
-            case = self._load_case(tx, case_id, actor)
-            proc = self.registry.get(case.procedure, case.definition_version)
-            rec = self._load_record(tx, case.record_id, lock=False)
-            row = tx.one(
-                "SELECT applicant, filed_on, opened_at, closed_at, version FROM cases "
-                "WHERE id = :id",
-                {"id": case_id},
-            )
-            assert row is not None
-            timers = tx.all(
-                "SELECT name, status, due_day, due_at, provisional, remaining, extended_days, "
-                "period FROM timers WHERE case_id = :id ORDER BY id",
-                {"id": case_id},
-            )
-            allowed = self._allowed(proc, case, actor, rec)
+            return self.case_view_in(tx, self._load_case(tx, case_id, actor), actor, lang)
+
+    def case_view_in(self, tx: Tx, case: _Case, actor: Actor, lang: str = "zh") -> dict[str, Any]:
+        """`case_view` inside a caller's transaction (the status page reads all in one)."""
+        now = self.now()
+        case_id = case.id
+        proc = self.registry.get(case.procedure, case.definition_version)
+        rec = self._load_record(tx, case.record_id, lock=False)
+        row = tx.one(
+            "SELECT applicant, filed_on, opened_at, closed_at, version FROM cases WHERE id = :id",
+            {"id": case_id},
+        )
+        assert row is not None
+        timers = tx.all(
+            "SELECT name, status, due_day, due_at, provisional, remaining, extended_days, "
+            "period FROM timers WHERE case_id = :id ORDER BY id",
+            {"id": case_id},
+        )
+        allowed = self._allowed(proc, case, actor, rec)
         state = proc.states[case.state]
         applicant = json.loads(row[0])
         if not self._is_own(actor, case):
@@ -1625,12 +1628,15 @@ class Engine:
 
     def events(self, case_id: int, actor: Actor) -> list[dict[str, Any]]:
         with self.db.tx(readonly=True) as tx:
-            case = self._load_case(tx, case_id, actor)
-            rows = tx.all(
-                "SELECT seq, trigger, from_state, to_state, case_version, actor, actor_role, at, "
-                "payload, detail, hash FROM case_events WHERE case_id = :id ORDER BY seq",
-                {"id": case_id},
-            )
+            return self.events_in(tx, self._load_case(tx, case_id, actor), actor)
+
+    def events_in(self, tx: Tx, case: _Case, actor: Actor) -> list[dict[str, Any]]:
+        """`events` inside a caller's transaction."""
+        rows = tx.all(
+            "SELECT seq, trigger, from_state, to_state, case_version, actor, actor_role, at, "
+            "payload, detail, hash FROM case_events WHERE case_id = :id ORDER BY seq",
+            {"id": case.id},
+        )
         own = self._is_own(actor, case)
         out = [
             {

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 
-from api.deps import ApplicantDep, EngineDep, LangDep
+from api.deps import AccessCode, ApplicantDep, EngineDep, LangDep, guarded, model_response
 from api.problems import responses
 from api.routers.cases import IdemKey, read_limited
 from api.schemas import ApplicationIn, ApplicationOut, ReviewIn, StatusOut, Text, WithdrawIn
-from engine.applicants import status_view
+from engine.applicants import status_lookup, status_view
 from engine.attachments import Attachments
 from engine.service import Actor
 from states.errors import TransitionNotAllowed
@@ -60,10 +61,17 @@ def apply(
     responses=responses(404, 422, 429),
     summary="Where my case stands (header X-Access-Code)",
 )
-def status(
-    case_no: CaseNo, actor: ApplicantDep, engine: EngineDep, lang: LangDep
-) -> dict[str, Any]:
-    return status_view(engine, actor, lang)
+async def status(
+    case_no: CaseNo,
+    request: Request,
+    engine: EngineDep,
+    lang: LangDep,
+    x_access_code: AccessCode = None,
+) -> Response:
+    # One thread hop and one read transaction for the code check and the whole view.
+    code = x_access_code or ""
+    view = await guarded(request, partial(status_lookup, engine, case_no, code, lang))
+    return model_response(StatusOut, view)
 
 
 @router.post(

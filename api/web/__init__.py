@@ -13,23 +13,40 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.service import Engine
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+class PagesOnly:
+    """Sessions for the pages only: the JSON API (/api/...) authenticates every request by
+    token or access code and never reads a cookie, so it skips the session layer entirely
+    (no cookie parsing or signing on the hot path, and no ambient authority for CSRF)."""
+
+    def __init__(self, app: ASGIApp, secret_key: str, max_age: int) -> None:
+        self.app = app
+        self.pages = SessionMiddleware(
+            app,
+            secret_key=secret_key,
+            session_cookie="redress_session",
+            same_site="lax",
+            https_only=False,
+            max_age=max_age,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+        else:
+            await self.pages(scope, receive, send)
+
+
 def install(app: FastAPI, engine: Engine) -> None:
     from api.web import console, portal
 
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=engine.settings.secret_key,
-        session_cookie="redress_session",
-        same_site="lax",
-        https_only=False,
-        max_age=8 * 3600,
-    )
+    app.add_middleware(PagesOnly, secret_key=engine.settings.secret_key, max_age=8 * 3600)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(portal.router)
     app.include_router(console.router, prefix="/console")
