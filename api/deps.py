@@ -74,8 +74,18 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def run_read(engine: Engine, lookup: Callable[[], T]) -> T:
+    """A short, indexed read. On SQLite it runs right here: the database is in this process,
+    a read never waits for a writer (WAL), and the thread hop would cost more than the read
+    (0.15 ms against 0.1 ms for the whole status view). Elsewhere it goes to a worker thread,
+    because a network round trip must not hold up the event loop."""
+    if engine.db.dialect == "sqlite":
+        return lookup()
+    return await to_thread.run_sync(lookup)
+
+
 async def guarded(request: Request, lookup: Callable[[], T]) -> T:
-    """An applicant's look-up by case number and access code, run in a thread under the
+    """An applicant's look-up by case number and access code (`run_read`), under the
     wrong-code guard: slowed after a few misses, refused (429) after more."""
     guard: AccessGuard = request.app.state.access_guard
     client = client_key(request)
@@ -83,7 +93,7 @@ async def guarded(request: Request, lookup: Callable[[], T]) -> T:
     if delay:
         await asyncio.sleep(delay)
     try:
-        return await to_thread.run_sync(lookup)
+        return await run_read(request.app.state.engine, lookup)
     except NotFound:
         guard.failed(client)
         raise
