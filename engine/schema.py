@@ -229,6 +229,8 @@ timers = sa.Table(
     # them in (next_at, id) order without re-reading the ties.
     sa.Index("ix_timers_next", "next_at", "id"),
     sa.Index("ix_timers_case_status", "case_id", "status"),
+    # A record's own timers (publication ends), stopped when a decision changes the record.
+    sa.Index("ix_timers_record_status", "record_id", "status"),
 )
 
 outbox = sa.Table(
