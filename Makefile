@@ -4,9 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+# The bench extra (SpiffWorkflow, matplotlib) on top, for `make bench` only.
+BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.lock pyproject.toml | cksum | cut -d' ' -f1)
+BENCH_OUT := var/bench
+# The small run's plot stays under var/; FULL=1 (the figures in docs/BENCHMARKS.md) updates docs/.
+PEERS_PLOT := $(if $(FULL),docs/bench-peers.png,$(BENCH_OUT)/peers.png)
 PYTEST_ARGS ?=
 
-.PHONY: setup run db demo test lint typecheck pytest lock bench clean
+.PHONY: setup bench-setup run db demo test lint typecheck pytest lock bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +22,13 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --require-hashes -r requirements-bench.lock
+	rm -f $(VENV)/.bench-*
+	touch $@
+
+bench-setup: $(BENCH_STAMP)
 
 db: setup
 	$(BIN)/redress db upgrade
@@ -39,16 +51,20 @@ pytest: setup
 
 test: lint typecheck pytest
 
-# Regenerate the lock file after changing dependencies in pyproject.toml.
+# Regenerate the lock files after changing dependencies in pyproject.toml. The bench lock adds
+# the bench extra with every shared package held at requirements.lock's version.
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 --generate-hashes --constraint requirements.lock -o requirements-bench.lock
 
 # Every benchmark, small by default (a few minutes); FULL=1 for the sizes in docs/BENCHMARKS.md.
 # PostgreSQL figures too when REDRESS_TEST_DATABASE_URL (or REDRESS_BENCH_PG_URL) is set.
-bench: setup
+bench: bench-setup
 	$(BIN)/python bench/advance.py $(if $(FULL),--full,)
 	$(BIN)/python bench/sweep.py $(if $(FULL),--full,)
 	$(BIN)/python bench/api_load.py $(if $(FULL),--full,)
+	$(BIN)/python bench/peers.py $(if $(FULL),--full,) --json-out $(BENCH_OUT)/peers.json
+	$(BIN)/python bench/plot.py $(BENCH_OUT)/peers.json -o $(PEERS_PLOT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
