@@ -11,6 +11,7 @@ Conventions that keep one code path for SQLite and PostgreSQL:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,10 @@ metadata = sa.MetaData(
 SQLITE_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+@lru_cache(maxsize=256)
 def ts_to_sqlite(value: datetime) -> str:
+    # Cached: a command writes the same "now" into 5-10 columns. Equal instants in different
+    # zones hash alike and give the same UTC text, so the cache cannot mix them up.
     if value.tzinfo is None:
         raise ValueError("naive datetime: redress stores only timezone-aware instants")
     # isoformat is C code and several times faster than strftime; same text as SQLITE_TS.
