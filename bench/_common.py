@@ -14,8 +14,10 @@ import gc
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import sys
+import tempfile
 import uuid
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -223,6 +225,53 @@ def pg_schema(url: str, prefix: str = "bench") -> Iterator[str]:
     finally:
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where one benchmark run stores its data: a label, a URL, and a line saying where."""
+
+    label: str
+    url: str
+    where: str
+
+
+@contextmanager
+def sqlite_backend(sqlite_dir: Path | None, name: str) -> Iterator[Backend]:
+    """A fresh SQLite file `<name>-<random>.db` in sqlite_dir (a temporary directory when None),
+    removed afterwards with its WAL and shared-memory files."""
+    tmp = None
+    if sqlite_dir is None:
+        tmp = sqlite_dir = Path(tempfile.mkdtemp(prefix="redress-bench-"))
+    else:
+        sqlite_dir.mkdir(parents=True, exist_ok=True)
+    db_file = sqlite_dir / f"{name}-{uuid.uuid4().hex[:8]}.db"
+    try:
+        yield Backend(
+            f"SQLite {sqlite3.sqlite_version}",
+            f"sqlite:///{db_file}",
+            f"{db_file}, {fs_type(sqlite_dir) or '?'}; WAL, synchronous=NORMAL",
+        )
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def pg_backend(pg_url: str) -> Iterator[Backend]:
+    """A private schema on the PostgreSQL server at pg_url (`pg_schema`), dropped afterwards."""
+    version = pg_server_version(libpq_url(pg_url))
+    with pg_schema(pg_url) as url:
+        schema = url.rsplit("%3D", 1)[1]
+        host = pg_url.split("@")[-1].split("?")[0]
+        yield Backend(f"PostgreSQL {version}", url, f"{host}, schema {schema} (dropped afterwards)")
+
+
+PG_SKIPPED = (
+    "\nPostgreSQL: skipped (no --pg URL, REDRESS_BENCH_PG_URL or REDRESS_TEST_DATABASE_URL)"
+)
 
 
 # -- a small office ----------------------------------------------------------------------------

@@ -29,16 +29,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import _common as c
@@ -508,39 +505,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     pg_url = None if args.no_pg else args.pg
 
     results: dict[str, Any] = {"sqlite": None, "postgresql": None}
-    tmp = None
-    if args.sqlite_dir is None:
-        tmp = Path(tempfile.mkdtemp(prefix="redress-bench-"))
-        sqlite_dir = tmp
-    else:
-        sqlite_dir = args.sqlite_dir
-        sqlite_dir.mkdir(parents=True, exist_ok=True)
-    db_file = sqlite_dir / f"advance-{uuid.uuid4().hex[:8]}.db"
-    where = f"{db_file}, {c.fs_type(sqlite_dir) or '?'}; WAL, synchronous=NORMAL"
-    try:
-        results["sqlite"] = run_backend(
-            f"SQLite {sqlite3.sqlite_version}", f"sqlite:///{db_file}", n, where
-        )
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with c.sqlite_backend(args.sqlite_dir, "advance") as b:
+        results["sqlite"] = run_backend(b.label, b.url, n, b.where)
     print_backend(results["sqlite"], n)
 
     if pg_url:
-        version = c.pg_server_version(c.libpq_url(pg_url))
-        with c.pg_schema(pg_url) as url:
-            schema = url.rsplit("%3D", 1)[1]
-            host = pg_url.split("@")[-1].split("?")[0]
-            results["postgresql"] = run_backend(
-                f"PostgreSQL {version}", url, n, f"{host}, schema {schema} (dropped afterwards)"
-            )
+        with c.pg_backend(pg_url) as b:
+            results["postgresql"] = run_backend(b.label, b.url, n, b.where)
         print_backend(results["postgresql"], n)
     else:
-        print(
-            "\nPostgreSQL: skipped (no --pg URL, REDRESS_BENCH_PG_URL or REDRESS_TEST_DATABASE_URL)"
-        )
+        print(c.PG_SKIPPED)
 
     machine = c.machine_info(c.libpq_url(pg_url) if pg_url else None)
     c.emit_json(

@@ -54,7 +54,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -856,37 +855,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="redress-bench-"))
     try:
         if not args.no_sqlite:
-            sqlite_dir = args.sqlite_dir or tmp
-            sqlite_dir.mkdir(parents=True, exist_ok=True)
-            db_file = sqlite_dir / f"api-load-{uuid.uuid4().hex[:8]}.db"
-            where = f"{db_file}, {c.fs_type(sqlite_dir) or '?'}; WAL, synchronous=NORMAL"
-            try:
-                results["sqlite"] = run_backend(
-                    f"SQLite {sqlite3.sqlite_version}", f"sqlite:///{db_file}", where, args, tmp
-                )
-            finally:
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+            with c.sqlite_backend(args.sqlite_dir or tmp, "api-load") as b:
+                results["sqlite"] = run_backend(b.label, b.url, b.where, args, tmp)
             print_backend(results["sqlite"])
 
         if pg_url:
-            version = c.pg_server_version(c.libpq_url(pg_url))
-            with c.pg_schema(pg_url) as url:
-                schema = url.rsplit("%3D", 1)[1]
-                host = pg_url.split("@")[-1].split("?")[0]
-                results["postgresql"] = run_backend(
-                    f"PostgreSQL {version}",
-                    url,
-                    f"{host}, schema {schema} (dropped afterwards)",
-                    args,
-                    tmp,
-                )
+            with c.pg_backend(pg_url) as b:
+                results["postgresql"] = run_backend(b.label, b.url, b.where, args, tmp)
             print_backend(results["postgresql"])
         else:
-            print(
-                "\nPostgreSQL: skipped (no --pg URL, REDRESS_BENCH_PG_URL or "
-                "REDRESS_TEST_DATABASE_URL)"
-            )
+            print(c.PG_SKIPPED)
     finally:
         signal.alarm(0)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1311,44 +1311,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     t_all = time.perf_counter()
 
     results: dict[str, Any] = {"sqlite": None, "postgresql": None}
-    tmp = None
-    if args.sqlite_dir is None:
-        tmp = Path(tempfile.mkdtemp(prefix="redress-bench-"))
-        sqlite_dir = tmp
-    else:
-        sqlite_dir = args.sqlite_dir
-        sqlite_dir.mkdir(parents=True, exist_ok=True)
-    db_file = sqlite_dir / f"peers-{uuid.uuid4().hex[:8]}.db"
-    where = f"{db_file}, {c.fs_type(sqlite_dir) or '?'}; WAL, synchronous=NORMAL"
-    try:
-        results["sqlite"] = run_backend(
-            f"SQLite {sqlite3.sqlite_version}", f"sqlite:///{db_file}", n, n_prefect, where, None
-        )
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with c.sqlite_backend(args.sqlite_dir, "peers") as b:
+        results["sqlite"] = run_backend(b.label, b.url, n, n_prefect, b.where, None)
     print_backend(results["sqlite"])
 
     if pg_url:
-        version = c.pg_server_version(c.libpq_url(pg_url))
-        with c.pg_schema(pg_url) as url:
-            schema = url.rsplit("%3D", 1)[1]
-            host = pg_url.split("@")[-1].split("?")[0]
-            results["postgresql"] = run_backend(
-                f"PostgreSQL {version}",
-                url,
-                n,
-                n_prefect,
-                f"{host}, schema {schema} (dropped afterwards)",
-                pg_url,
-            )
+        with c.pg_backend(pg_url) as b:
+            results["postgresql"] = run_backend(b.label, b.url, n, n_prefect, b.where, pg_url)
         print_backend(results["postgresql"])
     else:
-        print(
-            "\nPostgreSQL: skipped (no --pg URL, REDRESS_BENCH_PG_URL or REDRESS_TEST_DATABASE_URL)"
-        )
+        print(c.PG_SKIPPED)
 
     machine = c.machine_info(c.libpq_url(pg_url) if pg_url else None)
     versions = {}
