@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 
-from api.deps import ActorDep, EngineDep, LangDep
+from api.deps import ActorDep, EngineDep, LangDep, model_response
 from api.problems import PreconditionRequired, from_error, responses
 from api.schemas import (
     ActionOut,
@@ -213,18 +213,11 @@ async def act(
     result = await lane.run(
         engine.advance, case_id, trigger, actor, payload, version, idempotency_key
     )
-    # The hot path: the answer is built here rather than validated again through ActionOut
-    # (the declared response_model, which documents it and which the contract tests check).
-    body = {
-        "case_id": result.case_id,
-        "state": result.state,
-        "version": result.version,
-        "seq": result.seq,
-        "replayed": result.replayed,
-        "notices": list(result.notices),
-        "record_version": result.record_version,
-    }
-    return JSONResponse(body, headers={"ETag": f'"{result.version}"'})
+    return model_response(
+        ActionOut,
+        result.__dict__ | {"notices": list(result.notices)},
+        headers={"ETag": f'"{result.version}"'},
+    )
 
 
 @router.get(
