@@ -18,6 +18,7 @@ a command that fails rolls back alone, and nobody is answered before the commit.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,6 +31,9 @@ from sqlalchemy import event
 
 from engine.settings import get_settings
 
+log = logging.getLogger(__name__)
+WAL_BACKSTOP_PAGES = 10000
+_NO_PARAMS: Mapping[str, Any] = {}
 _NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
@@ -63,18 +67,29 @@ def make_engine(url: str, *, pool_size: int | None = None, echo: bool = False) -
     )
 
 
+def sqlite_pragmas(busy_ms: int) -> list[str]:
+    """How every SQLite connection is set up (the benchmarks' bare connections too)."""
+    return [
+        "journal_mode=WAL",
+        f"busy_timeout={int(busy_ms)}",
+        "foreign_keys=ON",
+        # WAL + NORMAL is durable across application crashes; an OS crash may lose the
+        # last transactions but never corrupts the database.
+        "synchronous=NORMAL",
+        # Checkpoints run on the Checkpointer's thread; this is only the backstop should it
+        # fall behind (a WAL of this many pages, ~40 MB, makes the committing writer do one).
+        f"wal_autocheckpoint={WAL_BACKSTOP_PAGES}",
+    ]
+
+
 def _sqlite_setup(eng: sa.Engine, busy_ms: int) -> None:
     @event.listens_for(eng, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Autocommit at the driver level: we issue BEGIN ourselves (IMMEDIATE for writes).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        # WAL + NORMAL is durable across application crashes; an OS crash may lose the
-        # last transactions but never corrupts the database.
-        cur.execute("PRAGMA synchronous=NORMAL")
+        for pragma in sqlite_pragmas(busy_ms):
+            cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
     @event.listens_for(eng, "begin")
@@ -99,8 +114,9 @@ class Tx:
         return to_pyformat(sql) if self._pg else sql
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        self._cur.execute(self._sql(sql), params or {})
-        return int(self._cur.rowcount)
+        cur = self._cur
+        cur.execute(self._sql(sql), _NO_PARAMS if params is None else params)
+        return int(cur.rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         # psycopg's executemany costs ~3x execute for a single row (pipeline setup).
@@ -110,13 +126,17 @@ class Tx:
             self._cur.executemany(self._sql(sql), rows)
 
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
-        self._cur.execute(self._sql(sql), params or {})
-        row = self._cur.fetchone()
-        return tuple(row) if row is not None else None
+        # Both drivers return rows as plain tuples.
+        cur = self._cur
+        cur.execute(self._sql(sql), _NO_PARAMS if params is None else params)
+        row: tuple[Any, ...] | None = cur.fetchone()
+        return row
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        self._cur.execute(self._sql(sql), params or {})
-        return [tuple(r) for r in self._cur.fetchall()]
+        cur = self._cur
+        cur.execute(self._sql(sql), _NO_PARAMS if params is None else params)
+        rows: list[tuple[Any, ...]] = cur.fetchall()
+        return rows
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         row = self.one(sql, params)
@@ -133,6 +153,11 @@ class Database:
         # SQLite's one writer, queued in this process (see the module's docstring).
         self._writer = threading.Lock() if self.dialect == "sqlite" else None
         self._local = threading.local()  # .group: the raw connection of an open group
+        self._write_fairy: Any = None  # SQLite: the writer's own pooled connection, kept
+        memory = ":memory:" in url or "mode=memory" in url or url.rstrip("/") == "sqlite:"
+        self.checkpointer = (
+            Checkpointer(self.engine) if self.dialect == "sqlite" and not memory else None
+        )
 
     @contextmanager
     def tx(self, readonly: bool = False) -> Iterator[Tx]:
@@ -147,16 +172,16 @@ class Database:
             with self._savepoint(grouped) as t:
                 yield t
             return
+        if self._writer is not None and not readonly:
+            with self._writer:
+                yield from self._sqlite_write()
+            return
         fairy = self.engine.raw_connection()
         raw = fairy.driver_connection
         assert raw is not None
-        locked = False
         try:
             if self.dialect == "sqlite":
-                if not readonly and self._writer is not None:
-                    self._writer.acquire()
-                    locked = True
-                raw.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+                raw.execute("BEGIN")
             t = Tx(raw, self.dialect)
             try:
                 yield t
@@ -165,10 +190,50 @@ class Database:
                 raise
             raw.commit() if self.dialect != "sqlite" else raw.execute("COMMIT")
         finally:
-            if locked:
-                assert self._writer is not None
-                self._writer.release()
             fairy.close()
+
+    def _sqlite_write(self) -> Iterator[Tx]:
+        """A SQLite write transaction on the writer's own connection (the lock is held).
+
+        There is one writer at a time, so it keeps one connection instead of taking one from
+        the pool each time (checkout and return were a tenth of an `advance`). A connection
+        whose COMMIT or ROLLBACK failed is dropped; the next writer opens a fresh one.
+        """
+        raw = self._writer_raw()
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            yield Tx(raw, self.dialect)
+            raw.execute("COMMIT")
+            if self.checkpointer is not None:
+                self.checkpointer.poke()
+        except BaseException:
+            # The command failed, or its COMMIT did (which leaves the transaction open).
+            if raw.in_transaction:
+                try:
+                    raw.execute("ROLLBACK")
+                except Exception:
+                    self._drop_writer()
+            raise
+
+    def writer_connection(self) -> Any:
+        """The raw connection SQLite writes go through (None elsewhere), e.g. to trace it."""
+        if self._writer is None:
+            return None
+        with self._writer:
+            return self._writer_raw()
+
+    def _writer_raw(self) -> Any:
+        # The writer lock is held.
+        if self._write_fairy is None:
+            self._write_fairy = self.engine.raw_connection()
+        raw = self._write_fairy.driver_connection
+        assert raw is not None
+        return raw
+
+    def _drop_writer(self) -> None:
+        fairy, self._write_fairy = self._write_fairy, None
+        if fairy is not None:
+            fairy.invalidate()
 
     @contextmanager
     def _savepoint(self, raw: Any) -> Iterator[Tx]:
@@ -213,6 +278,85 @@ class Database:
         """A SQLAlchemy write transaction for rare, non-hot commands (setup, demo data)."""
         with self.engine.begin() as conn:
             yield conn
+        if self.checkpointer is not None:
+            self.checkpointer.poke()
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+        if self._writer is not None:
+            with self._writer:
+                if self._write_fairy is not None:
+                    self._write_fairy.close()
+                    self._write_fairy = None
         self.engine.dispose()
+
+
+class Checkpointer:
+    """SQLite's WAL checkpoints, on a thread of their own instead of in a writer's COMMIT.
+
+    By default the commit that takes the WAL past 1,000 pages copies them into the database
+    and syncs it: a 2-8 ms stall every hundred or so commits, which was most of the mean cost
+    of a COMMIT (and the tail of the API's latency). Here a daemon thread runs a PASSIVE
+    checkpoint (it never blocks writers or readers) shortly after commits happen; the
+    connection's own auto-checkpoint stays on at a high mark as the backstop. The thread
+    starts with the first commit and stops when writes have stopped for a while.
+    """
+
+    def __init__(self, engine: sa.Engine, *, every_s: float = 0.05, idle_s: float = 5.0) -> None:
+        self.engine = engine
+        self.every_s = every_s
+        self.idle_s = idle_s
+        self.checkpoints = 0  # passes made, for tests
+        self._pending = False
+        self._guard = threading.Lock()
+        self._wake = threading.Event()  # set by stop()
+        self._thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        """A commit happened: checkpoint soon. Cheap enough for every commit."""
+        self._pending = True
+        if self._thread is None:
+            with self._guard:
+                if self._thread is None and not self._wake.is_set():
+                    self._thread = threading.Thread(
+                        target=self._work, name="redress-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint now: (busy, frames in the WAL, frames checkpointed)."""
+        fairy = self.engine.raw_connection()
+        try:
+            raw = fairy.driver_connection
+            assert raw is not None
+            row = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            fairy.close()
+        self.checkpoints += 1
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def _work(self) -> None:
+        idle = 0.0
+        while not self._wake.wait(self.every_s):
+            if not self._pending:
+                idle += self.every_s
+                if idle < self.idle_s:
+                    continue
+                with self._guard:
+                    if not self._pending:  # no commit slipped in meanwhile
+                        self._thread = None
+                        return
+            idle = 0.0
+            self._pending = False
+            try:
+                self.checkpoint()
+            except Exception:  # a busy or closing database: the backstop still holds
+                log.warning("WAL checkpoint failed", exc_info=True)
+
+    def stop(self) -> None:
+        with self._guard:
+            thread, self._thread = self._thread, None
+            self._wake.set()
+        if thread is not None:
+            thread.join()
