@@ -9,6 +9,7 @@ command leaves nothing behind.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -81,6 +82,18 @@ class Procedure:
         self._from_state: dict[str, tuple[str, ...]] = {
             s: tuple(dict.fromkeys(t.name for t in spec.triggers if s in t.sources))
             for s in self.states
+        }
+        self._plans: dict[tuple[str, str], TimerPlan] = {}
+        # The timers whose extension a trigger approves (most triggers: none).
+        self.extended_by: dict[str, tuple[TimerSpec, ...]] = {}
+        for tm in spec.timers:
+            if tm.extension:
+                key = tm.extension.approve_trigger
+                self.extended_by[key] = (*self.extended_by.get(key, ()), tm)
+        # Labels as letters and views use them, made once.
+        self.title_labels: dict[str, str] = spec.title.model_dump()
+        self.timer_labels: dict[str, dict[str, str]] = {
+            tm.name: tm.label.model_dump() for tm in spec.timers
         }
         self._branch_at: dict[tuple[str, str, str], TriggerSpec] = {}
         for t in spec.triggers:
@@ -210,6 +223,12 @@ class Procedure:
         return Fired(branch, state, subject.state, ctx.payload)
 
     def timer_plan(self, source: str, dest: str) -> TimerPlan:
+        plan = self._plans.get((source, dest))
+        if plan is None:  # a procedure is immutable once loaded: work each pair out once
+            plan = self._plans[(source, dest)] = self._timer_plan(source, dest)
+        return plan
+
+    def _timer_plan(self, source: str, dest: str) -> TimerPlan:
         if source == dest:
             return TimerPlan()
         src, dst = self.states[source], self.states[dest]
@@ -312,9 +331,11 @@ def is_clean_text(value: str) -> bool:
 
 
 def is_clean_json(value: Any) -> bool:
-    """Every string in a JSON-like value (keys too) is clean text."""
+    """Every string in a JSON-like value (keys too) is clean text; every number finite."""
     if isinstance(value, str):
         return is_clean_text(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
     if isinstance(value, Mapping):
         return all(is_clean_text(str(k)) and is_clean_json(v) for k, v in value.items())
     if isinstance(value, list | tuple):
