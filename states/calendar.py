@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
@@ -114,6 +114,12 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> Period:
         """Parse English, short or Chinese forms, e.g. "5 working days", "20d", "3个月"."""
+        if cls is Period:  # procedures name a handful of periods, parsed on every command
+            return _parse_period(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Period:
         stripped = text.strip()
         for pattern, unit in _PERIOD_PATTERNS:
             match = pattern.fullmatch(stripped)
@@ -124,6 +130,14 @@ class Period:
     def __str__(self) -> str:
         noun = {"working_days": "working day", "calendar_days": "calendar day", "months": "month"}
         return f"{self.amount} {noun[self.unit]}{'' if self.amount == 1 else 's'}"
+
+
+_MEMO_SIZE = 4096  # entries per memo of a calendar before it starts afresh
+
+
+@lru_cache(maxsize=256)
+def _parse_period(text: str) -> Period:
+    return Period._parse(text)
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,9 @@ class WorkCalendar:
         self._local = _normalize_overrides(local, "local additions")
         # Derived, per-year; the calendar is immutable so this never goes stale.
         self._cache: dict[int, _YearData] = {}
+        # Deadlines by (event day, period): every command of a day asks the same few.
+        self._adds: dict[tuple[date, Period], Due] = {}
+        self._reminders: dict[tuple[date, Period], date] = {}
 
     # -- configuration -------------------------------------------------------
 
@@ -395,6 +412,15 @@ class WorkCalendar:
 
     def add(self, start: date, period: Period) -> Due:
         """Deadline for ``period`` counted from the event day ``start`` (not counted)."""
+        key = (start, period)
+        due = self._adds.get(key)
+        if due is None:
+            if len(self._adds) >= _MEMO_SIZE:
+                self._adds.clear()
+            due = self._adds[key] = self._add(start, period)
+        return due
+
+    def _add(self, start: date, period: Period) -> Due:
         _check_date(start, "start")
         if period.unit == "working_days":
             day = self.add_working_days(start, period.amount)
@@ -438,6 +464,15 @@ class WorkCalendar:
     def reminder_day(self, due_day: date, before: Period) -> date:
         """The working day ``before.amount`` working days before ``due_day``
         (0 returns ``due_day``)."""
+        key = (due_day, before)
+        day = self._reminders.get(key)
+        if day is None:
+            if len(self._reminders) >= _MEMO_SIZE:
+                self._reminders.clear()
+            day = self._reminders[key] = self._reminder_day(due_day, before)
+        return day
+
+    def _reminder_day(self, due_day: date, before: Period) -> date:
         _check_date(due_day, "due_day")
         if before.unit != "working_days":
             raise ValueError(f"reminder offset must be in working days, got {before}")

@@ -352,6 +352,19 @@ def test_local_holiday_and_workday() -> None:
     assert CAL.is_working_day(d("2026-03-10"))
 
 
+def test_remembered_deadlines_belong_to_their_calendar() -> None:
+    # The calendar remembers the deadlines it worked out; a derived calendar must not reuse
+    # them (here a local holiday on the base calendar's due day moves the deadline).
+    one_day, five = Period(1, "working_days"), Period(5, "working_days")
+    assert CAL.add(d("2026-03-09"), one_day).day == d("2026-03-10")
+    assert CAL.reminder_day(d("2026-03-16"), five) == d("2026-03-09")
+    cal = CAL.with_local([DayOverride(d("2026-03-10"), "holiday", "地方假日")])
+    assert cal.add(d("2026-03-09"), one_day).day == d("2026-03-11")
+    assert cal.reminder_day(d("2026-03-16"), five) == d("2026-03-06")
+    assert CAL.add(d("2026-03-09"), one_day).day == d("2026-03-10")  # and the base is unchanged
+    assert cal.add(d("2026-03-09"), one_day) is cal.add(d("2026-03-09"), one_day)
+
+
 def test_local_overrides_package_and_official_and_later_wins() -> None:
     cal = CAL.with_official_year(2027, NOTICE_2027).with_local(
         [
