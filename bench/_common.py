@@ -33,9 +33,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.clock import FixedClock
-from engine.db import Database
+from engine.db import Database, sqlite_pragmas
 from engine.migrate import upgrade
 from engine.service import Actor, Engine
+from engine.settings import get_settings
 from states.identifiers import make_uscc
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -257,6 +258,46 @@ def sqlite_backend(sqlite_dir: Path | None, name: str) -> Iterator[Backend]:
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sqlite_connect(path: str) -> sqlite3.Connection:
+    """A bare sqlite3 connection set up as the engine sets up its own (same PRAGMAs), with
+    the driver's transaction handling off: the caller sends BEGIN IMMEDIATE and COMMIT.
+
+    The engine checkpoints the WAL on a thread of its own (engine/db.py `Checkpointer`); a
+    bare connection that writes should poke that checkpointer after its commits, so that
+    every system in a benchmark runs under the same checkpointing."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    for pragma in sqlite_pragmas(get_settings().sqlite_busy_timeout_ms):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def driver_connection(url: str) -> Any:
+    """A plain driver connection to the database at url, set up as the engine sets up its own
+    (the floors' and SpiffWorkflow's)."""
+    if url.startswith("sqlite"):
+        return sqlite_connect(url.split("///", 1)[1])
+    import psycopg
+
+    return psycopg.connect(libpq_url(url))
+
+
+def after_commit(db: Database) -> Callable[[], None]:
+    """What a bare connection calls after its COMMIT: poke the engine's WAL checkpointer."""
+    return db.checkpointer.poke if db.checkpointer is not None else (lambda: None)
+
+
+def write_connection(db: Database) -> Any:
+    """The driver connection to trace the engine's next write on: the SQLite writer's own. On
+    PostgreSQL, a pooled one, which the next write may not get (the pool hands them out in
+    turn); the benchmarks then say there is no driver trace and compare the Tx calls only."""
+    raw = db.writer_connection()
+    if raw is None:
+        fairy = db.engine.raw_connection()
+        raw = fairy.driver_connection
+        fairy.close()
+    return raw
 
 
 @contextmanager

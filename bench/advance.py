@@ -43,7 +43,6 @@ import _common as c
 from engine import sql
 from engine.db import Database, Tx, to_pyformat
 from engine.service import Engine
-from engine.settings import get_settings
 
 BENCH = "advance"
 TRIGGER = "accept"
@@ -204,7 +203,9 @@ def normalise(statement: str) -> str:
 # -- the floor ---------------------------------------------------------------------------------
 
 
-def make_floor(conn: Any, pg: bool, calls: Sequence[Call]) -> Op:
+def make_floor(
+    conn: Any, pg: bool, calls: Sequence[Call], after_commit: Callable[[], None] | None = None
+) -> Op:
     """The floor's `accept`: the engine's statements with parameters built from the captured
     ones (constant for every case under the fixed clock) and the case's own ids and row."""
     q_case, q_rec, q_live, q_stop, q_tins, q_out, q_cupd, q_ev = (
@@ -253,26 +254,10 @@ def make_floor(conn: Any, pg: bool, calls: Sequence[Call]) -> Op:
             commit()
         else:
             cur.execute("COMMIT")
+            poke()
 
+    poke = after_commit or (lambda: None)
     return floor
-
-
-def floor_connection(db: Database, url: str) -> Any:
-    """A plain driver connection to the same database, set up as the engine sets up its own."""
-    if db.dialect == "sqlite":
-        busy = int(get_settings().sqlite_busy_timeout_ms)
-        conn = sqlite3.connect(db.engine.url.database or "", timeout=30, isolation_level=None)
-        for pragma in (
-            "journal_mode=WAL",
-            f"busy_timeout={busy}",
-            "foreign_keys=ON",
-            "synchronous=NORMAL",
-        ):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
-    import psycopg
-
-    return psycopg.connect(c.libpq_url(url))
 
 
 # -- one backend -------------------------------------------------------------------------------
@@ -329,17 +314,14 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
         )
     for case_id in warm_engine[1:-1]:
         engine_op(case_id)
-    fairy = db.engine.raw_connection()
-    raw = fairy.driver_connection
-    fairy.close()
-    assert raw is not None
+    raw = c.write_connection(db)
     with pg_trace(raw) if pg else sqlite_trace(raw) as engine_trace:
         engine_op(warm_engine[-1])
     if not engine_trace.statements:
         c.note("[yellow]note: the engine used another pooled connection; no driver trace[/]")
 
-    fconn = floor_connection(db, url)
-    floor_op = make_floor(fconn, pg, calls)
+    fconn = c.driver_connection(url)
+    floor_op = make_floor(fconn, pg, calls, c.after_commit(db))
     for case_id in warm_floor[:-1]:
         floor_op(case_id)
     with pg_trace(fconn) if pg else sqlite_trace(fconn) as floor_trace:

@@ -54,7 +54,6 @@ import os
 import pickle
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -413,33 +412,16 @@ def _getter(rule: Rule) -> Getter:
     return lambda ctx, f: value
 
 
-def floor_connection(url: str) -> Any:
-    """A plain driver connection, set up as the engine sets up its own (as in advance.py)."""
-    from engine.settings import get_settings
-
-    if url.startswith("sqlite"):
-        busy = int(get_settings().sqlite_busy_timeout_ms)
-        conn = sqlite3.connect(url.split("///", 1)[1], timeout=30, isolation_level=None)
-        for pragma in (
-            "journal_mode=WAL",
-            f"busy_timeout={busy}",
-            "foreign_keys=ON",
-            "synchronous=NORMAL",
-        ):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
-    import psycopg
-
-    return psycopg.connect(c.libpq_url(url))
-
-
 class FloorMismatch(RuntimeError):
     pass
 
 
-def make_floor(conn: Any, pg: bool, plan: FloorPlan) -> list[StepFn]:
+def make_floor(
+    conn: Any, pg: bool, plan: FloorPlan, after_commit: Callable[[], None] | None = None
+) -> list[StepFn]:
     """One function per step: the step's statements, one transaction, nothing else."""
     cur = conn.cursor()
+    poke = after_commit or (lambda: None)
     case_id_of = _getter(plan.case_id)
 
     def compile_step(index: int, stmts: Sequence[Stmt]) -> StepFn:
@@ -493,6 +475,7 @@ def make_floor(conn: Any, pg: bool, plan: FloorPlan) -> list[StepFn]:
                 conn.commit()
             else:
                 cur.execute("COMMIT")
+                poke()
 
         return step
 
@@ -568,7 +551,7 @@ SPIFF_TABLE_PG = SPIFF_TABLE_SQLITE.replace("INTEGER PRIMARY KEY", "BIGSERIAL PR
 class Spiff:
     """SpiffWorkflow with its workflow persisted after every step, deserialized before each."""
 
-    def __init__(self, conn: Any, pg: bool) -> None:
+    def __init__(self, conn: Any, pg: bool, after_commit: Callable[[], None] | None = None) -> None:
         try:
             from SpiffWorkflow.bpmn.parser import BpmnParser
             from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -588,6 +571,7 @@ class Spiff:
         self.conn = conn
         self.pg = pg
         self.cur = conn.cursor()
+        self.after_commit = after_commit or (lambda: None)
         ph = "%s" if pg else "?"
         self.q_insert = (
             "INSERT INTO peer_spiff_workflows (record_id, state, version, workflow) "
@@ -613,6 +597,7 @@ class Spiff:
             self.conn.commit()
         else:
             self.cur.execute("COMMIT")
+            self.after_commit()
 
     def _rollback(self) -> None:
         if self.pg:
@@ -735,7 +720,7 @@ async def _prefect_main(proto: IO[str]) -> None:
             with open(cmd["plan"], "rb") as f:
                 plan = pickle.load(f)
             url = cmd["url"]
-            conn = floor_connection(url)
+            conn = c.driver_connection(url)
             floor[:] = make_floor(conn, not url.startswith("sqlite"), plan)
             _send(proto, {"ok": True})
         elif op == "run":
@@ -994,14 +979,14 @@ def _run_backend(
         templates.append(Template(rid, int(opened.case_id), opened.case_no, steps))
     plan = derive_plan(templates)
 
-    fconn = floor_connection(url)
-    floor = Floor(make_floor(fconn, pg, plan), templates[0].case_no)
+    fconn = c.driver_connection(url)
+    floor = Floor(make_floor(fconn, pg, plan, c.after_commit(engine.db)), templates[0].case_no)
     for rid in warm_floor:
         floor.case(rid, scratch)
         scratch.clear()
 
-    sconn = floor_connection(url)
-    spiff = Spiff(sconn, pg)
+    sconn = c.driver_connection(url)
+    spiff = Spiff(sconn, pg, c.after_commit(engine.db))
     for rid in warm_engine:  # Spiff's table is its own; the record id is only a column there
         spiff.case(rid, scratch)
         scratch.clear()

@@ -496,7 +496,9 @@ def check_fire_plan(calls: Sequence[adv.Call], pg: bool) -> list[str]:
     return problems
 
 
-def make_fire_floor(conn: Any, pg: bool, calls: Sequence[adv.Call]) -> Callable[[int], None]:
+def make_fire_floor(
+    conn: Any, pg: bool, calls: Sequence[adv.Call], after_commit: Callable[[], None]
+) -> Callable[[int], None]:
     """The floor's firing: the engine's statements, parameters as captured (constant under the
     fixed clock) with the timer's and case's own ids and row values put in. No hash, no
     procedure lookup, no calendar arithmetic."""
@@ -508,7 +510,12 @@ def make_fire_floor(conn: Any, pg: bool, calls: Sequence[adv.Call]) -> Callable[
     new_hash = p_ev["hash"]
     cur = conn.cursor()
     begin: Callable[[], None] = (lambda: None) if pg else (lambda: cur.execute("BEGIN IMMEDIATE"))
-    commit: Callable[[], None] = conn.commit if pg else (lambda: cur.execute("COMMIT"))
+
+    def sqlite_commit() -> None:
+        cur.execute("COMMIT")
+        after_commit()
+
+    commit: Callable[[], None] = conn.commit if pg else sqlite_commit
 
     def fire(timer_id: int) -> None:
         begin()  # psycopg sends BEGIN with the first statement
@@ -648,7 +655,7 @@ def run_backend(
     db = Database(url, pool_size=2)
     engine = Engine(db, clock=FixedClock(NOW))
     dl = TimedDeadlines(engine, WARM + 1)
-    fconn = adv.floor_connection(db, url)
+    fconn = c.driver_connection(url)
     plans: dict[str, Any] = {"with_due": due_plan(fconn, pg, db.dialect, analyze=pg)}
 
     # Warm-up: the engine fires the warm-up timers one by one (statements captured from a bulk
@@ -664,16 +671,14 @@ def run_backend(
         )
     for tid in [warm_ids[0], *warm_ids[2:-1]]:
         assert dl.fire_timer(tid, NOW) == "escalate:0", tid
-    fairy = db.engine.raw_connection()
-    raw: Any = fairy.driver_connection
-    fairy.close()
+    raw = c.write_connection(db)
     with adv.pg_trace(raw) if pg else adv.sqlite_trace(raw) as engine_trace:
         assert dl.fire_timer(warm_ids[-1], NOW) == "escalate:0"
     if not engine_trace.statements:
         c.note("[yellow]note: the engine used another pooled connection; no driver trace[/]")
     dl.fires, dl.queries = c.Samples(n_due + 1), []
 
-    fire_floor = make_fire_floor(fconn, pg, calls)
+    fire_floor = make_fire_floor(fconn, pg, calls, c.after_commit(db))
     for tid in floor_warm[:-1]:
         fire_floor(tid)
     with adv.pg_trace(fconn) if pg else adv.sqlite_trace(fconn) as floor_trace:
@@ -867,7 +872,7 @@ def run_advance(
         raise SystemExit("advance's floor plan does not match: " + "; ".join(problems))
     for cid in warm[1:WARM]:
         engine_op(cid)
-    floor_op = adv.make_floor(fconn, pg, calls)
+    floor_op = adv.make_floor(fconn, pg, calls, c.after_commit(db))
     for cid in warm[WARM:]:
         floor_op(cid)
     e_s, f_s = c.Samples(len(e_ids)), c.Samples(len(f_ids))
