@@ -22,7 +22,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from typing import Any
 
@@ -173,8 +173,8 @@ class Database:
                 yield t
             return
         if self._writer is not None and not readonly:
-            with self._writer:
-                yield from self._sqlite_write()
+            with self._writer, self._sqlite_write() as t:
+                yield t
             return
         fairy = self.engine.raw_connection()
         raw = fairy.driver_connection
@@ -192,6 +192,7 @@ class Database:
         finally:
             fairy.close()
 
+    @contextmanager
     def _sqlite_write(self) -> Iterator[Tx]:
         """A SQLite write transaction on the writer's own connection (the lock is held).
 
@@ -247,15 +248,33 @@ class Database:
             raise
         cur.execute("RELEASE SAVEPOINT redress_cmd")
 
-    def group(self, commands: Sequence[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+    def group(
+        self, commands: Sequence[Callable[[], Any]], *, wait: bool = True
+    ) -> list[tuple[bool, Any]] | None:
         """Run commands in one transaction, each in its own savepoint; commit once.
 
         Returns, per command, (True, its result) or (False, the exception it raised; its
         writes rolled back). Every result stands only once this returns: if the commit
         fails, that error is raised and nothing of the group is stored.
+
+        With wait=False on SQLite, returns None at once (running nothing) if another thread
+        of this process is writing: the lane then runs the group in a worker thread rather
+        than hold up the event loop behind, say, a sweep.
         """
+        if self._writer is not None:
+            if not self._writer.acquire(blocking=wait):
+                return None
+            try:
+                return self._group(self._sqlite_write(), commands)
+            finally:
+                self._writer.release()
+        return self._group(self.tx(), commands)
+
+    def _group(
+        self, transaction: AbstractContextManager[Tx], commands: Sequence[Callable[[], Any]]
+    ) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
-        with self.tx() as tx:
+        with transaction as tx:
             self._local.group = tx._raw
             try:
                 for command in commands:

@@ -1,28 +1,29 @@
-"""The write lane: the API's commands on one thread, committed in groups on SQLite.
+"""The write lane: the API's commands committed in groups on SQLite, on the event loop.
 
-SQLite takes one writer at a time, so many threads writing only wait for each other — and on a
-GIL-bound server each hand-off costs. The lane is one thread that takes every command queued
-since its last commit and runs them in one transaction, each in its own savepoint
-(`Database.group`): a command that fails rolls back alone, and every caller is answered only
-after the commit, so an answer still means "stored". Group commit is what turns SQLite's
-per-transaction cost (the lock, the WAL append: about half of an `advance`) into a per-group one;
-see docs/BENCHMARKS.md.
+SQLite takes one writer at a time and runs in this process, so a command is CPU work under
+the GIL: another thread would not run it any sooner, and handing it to one (a future, a queue,
+a wake-up, the GIL passed back and forth) cost about a sixth of an API advance. The lane runs
+commands on the event loop instead. A command queues an asyncio future; the first one in an
+iteration of the loop schedules a drain (`call_soon`), which runs after the other requests
+already read in that iteration have queued theirs. The drain runs them all in one transaction,
+each in its own savepoint (`Database.group`): a command that fails rolls back alone, and every
+caller is answered only after the commit, so an answer still means "stored". Group commit turns
+SQLite's per-transaction cost (the lock, the WAL append) into a per-group one; see
+docs/BENCHMARKS.md.
 
-On PostgreSQL commands are not grouped: there each command is its own transaction in a worker
-thread, as before, because the database runs writers in parallel and a group would only hold
-row locks longer.
+The loop must not wait for another writer. If a thread of this process is writing (a sweep),
+the drain hands its group to a worker thread, which waits for the lock there, and the loop
+goes on serving reads.
 
-The thread starts on the first command and stops after a few idle seconds, so an app that is
-built and dropped (tests) leaves nothing behind.
+On PostgreSQL commands are not grouped: each command is its own transaction in a worker
+thread, because the database runs writers in parallel and a network round trip must not hold
+up the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,77 +32,89 @@ from anyio import to_thread
 from engine.db import Database
 
 T = TypeVar("T")
-_Item = tuple[Callable[[], Any], "Future[Any]"]
+_Item = tuple[Callable[[], Any], "asyncio.Future[Any]"]
 
 
 class WriteLane:
-    """Runs commands through `Database.group` on one thread (SQLite), or in threads (others)."""
+    """Runs commands through `Database.group` on the event loop (SQLite), or in threads."""
 
-    def __init__(self, db: Database, *, max_group: int = 64, idle_s: float = 5.0) -> None:
+    def __init__(self, db: Database, *, max_group: int = 64) -> None:
         self.db = db
         self.grouped = db.dialect == "sqlite"
         self.max_group = max_group
-        self.idle_s = idle_s
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._guard = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._pending: list[_Item] = []
+        self._scheduled = False
         self.groups = 0  # commits made, for tests and metrics
         self.commands = 0
+        self.handed_off = 0  # groups run in a worker thread because another writer was busy
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args) as one command and return its result (or raise its error)."""
         if not self.grouped:
             return await to_thread.run_sync(partial(fn, *args))
-        return await asyncio.wrap_future(self.submit(partial(fn, *args)))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._pending.append((partial(fn, *args), fut))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._drain, loop)
+        return await fut
 
-    def submit(self, command: Callable[[], T]) -> Future[T]:
-        fut = self._enqueue(command)
-        self._start()
-        return fut
-
-    def _enqueue(self, command: Callable[[], T]) -> Future[T]:
-        fut: Future[T] = Future()
-        self._queue.put((command, fut))
-        return fut
-
-    def _start(self) -> None:
-        with self._guard:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="redress-lane", daemon=True)
-                self._thread.start()
-
-    def _work(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=self.idle_s)
-            except queue.Empty:
-                with self._guard:
-                    if self._queue.empty():  # nothing slipped in while we timed out
-                        self._thread = None
-                        return
-                continue
-            items = [first]
-            while len(items) < self.max_group:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._run_group(items)
-
-    def _run_group(self, items: list[_Item]) -> None:
-        live = [(cmd, fut) for cmd, fut in items if fut.set_running_or_notify_cancel()]
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        items = self._pending[: self.max_group]
+        del self._pending[: self.max_group]
+        if self._pending:  # more than one group's worth: the rest in the next iteration
+            loop.call_soon(self._drain, loop)
+        else:
+            self._scheduled = False
+        live = [(cmd, fut) for cmd, fut in items if not fut.done()]  # a caller may be gone
         if not live:
             return
+        commands = [cmd for cmd, _ in live]
         try:
-            outcomes = self.db.group([cmd for cmd, _ in live])
-        except BaseException as exc:  # the commit (or BEGIN) failed: nothing was stored
-            for _, fut in live:
-                fut.set_exception(exc)
+            outcomes = self.db.group(commands, wait=False)
+        except Exception as exc:  # the commit (or BEGIN) failed: nothing was stored
+            self._fail(live, exc)
             return
+        if outcomes is None:
+            self.handed_off += 1
+            task = loop.create_task(self._in_thread(live, commands))
+            task.add_done_callback(_quiet)
+            return
+        self._answer(live, outcomes)
+
+    async def _in_thread(self, live: list[_Item], commands: list[Callable[[], Any]]) -> None:
+        try:
+            outcomes = await to_thread.run_sync(partial(self.db.group, commands))
+        except asyncio.CancelledError:  # the server is stopping: nobody waits for an answer
+            for _, fut in live:
+                fut.cancel()
+            raise
+        except Exception as exc:
+            self._fail(live, exc)
+            return
+        assert outcomes is not None  # wait=True always runs the group
+        self._answer(live, outcomes)
+
+    def _answer(self, live: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
         self.groups += 1
         self.commands += len(live)
         for (_, fut), (ok, value) in zip(live, outcomes, strict=True):
+            if fut.done():
+                continue
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+
+    @staticmethod
+    def _fail(live: list[_Item], exc: Exception) -> None:
+        for _, fut in live:
+            if not fut.done():
+                fut.set_exception(exc)
+
+
+def _quiet(task: asyncio.Task[None]) -> None:
+    # Its errors went to the callers' futures; nothing is left to report here.
+    if not task.cancelled():
+        task.exception()
