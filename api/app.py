@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems, web
+from api.hot import HotRoutes
 from api.routers import applicants, cases, notices, ops, procedures, records
 from api.routers.ops import make_registry
 from engine.applicants import AccessGuard
@@ -60,7 +61,7 @@ class Timing:
             )
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Engine, *, hot_routes: bool = True) -> FastAPI:
     app = FastAPI(
         title="redress",
         version="0.1.0",
@@ -94,5 +95,7 @@ def create_app(engine: Engine) -> FastAPI:
         app.include_router(r, prefix="/api/v1")
     app.include_router(ops.router)
     web.install(app, engine)
+    if hot_routes:  # off only to compare the two paths (tests/api/test_hot.py)
+        app.add_middleware(HotRoutes, api=app)
     app.add_middleware(Timing, histogram=latency)
     return app

@@ -31,15 +31,27 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 _actors: TTLCache[str, Actor] = TTLCache(maxsize=4096, ttl=30)
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    return authorization[7:].strip()
+
+
+def cached_actor(token: str) -> Actor | None:
+    """The actor of a token authenticated in the last few seconds (api/hot.py), or None."""
+    return _actors.get(token)
+
+
 async def current_actor(
     engine: EngineDep,
     authorization: Annotated[
         str | None, Header(description="`Bearer <token>` from `redress user add`")
     ] = None,
 ) -> Actor:
-    if not authorization or not authorization.lower().startswith("bearer "):
+    token = bearer_token(authorization)
+    if token is None:
         raise Unauthenticated("a bearer token is required", "需要提供令牌（Bearer）")
-    token = authorization[7:].strip()
     actor = _actors.get(token)
     if actor is None:
         try:
@@ -60,6 +72,10 @@ async def language(
     ] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> str:
+    return pick_language(lang, accept_language)
+
+
+def pick_language(lang: str | None, accept_language: str | None) -> str:
     if lang:
         return lang
     if accept_language and accept_language.lower().startswith("en"):
@@ -72,6 +88,11 @@ LangDep = Annotated[str, Depends(language)]
 
 def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def scope_client(client: tuple[str, int] | None) -> str:
+    """`client_key` from an ASGI scope's client (api/hot.py)."""
+    return client[0] if client else "unknown"
 
 
 async def run_read(engine: Engine, lookup: Callable[[], T]) -> T:
@@ -87,13 +108,18 @@ async def run_read(engine: Engine, lookup: Callable[[], T]) -> T:
 async def guarded(request: Request, lookup: Callable[[], T]) -> T:
     """An applicant's look-up by case number and access code (`run_read`), under the
     wrong-code guard: slowed after a few misses, refused (429) after more."""
-    guard: AccessGuard = request.app.state.access_guard
-    client = client_key(request)
+    state = request.app.state
+    return await guarded_for(state.access_guard, state.engine, client_key(request), lookup)
+
+
+async def guarded_for(
+    guard: AccessGuard, engine: Engine, client: str, lookup: Callable[[], T]
+) -> T:
     delay = guard.delay_for(client)  # raises TooManyAttempts when locked out
     if delay:
         await asyncio.sleep(delay)
     try:
-        return await run_read(request.app.state.engine, lookup)
+        return await run_read(engine, lookup)
     except NotFound:
         guard.failed(client)
         raise

@@ -28,7 +28,7 @@ from api.schemas import (
 from engine.attachments import Attachments
 from engine.lane import WriteLane
 from engine.queries import CaseFilter, list_cases
-from engine.service import Engine
+from engine.service import Advanced, Engine
 from states.errors import FieldError, Forbidden, InvalidPayload, RedressError
 
 router = APIRouter(tags=["cases"])
@@ -171,7 +171,7 @@ def case(
     return view
 
 
-def _version(if_match: str | None) -> int:
+def parse_if_match(if_match: str | None) -> int:
     if if_match is None:
         raise PreconditionRequired(
             "If-Match: <version> is required; read the case first",
@@ -209,10 +209,15 @@ async def act(
 ) -> Response:
     engine: Engine = request.app.state.engine
     lane: WriteLane = request.app.state.lane
-    version = _version(if_match)
+    version = parse_if_match(if_match)
     result = await lane.run(
         engine.advance, case_id, trigger, actor, payload, version, idempotency_key
     )
+    return action_response(result)
+
+
+def action_response(result: Advanced) -> Response:
+    """An advance's answer (here and in api/hot.py): ActionOut, the new version as ETag."""
     return model_response(
         ActionOut,
         result.__dict__ | {"notices": list(result.notices)},
