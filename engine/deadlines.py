@@ -298,6 +298,8 @@ class Deadlines:
             else:
                 local.append(o)
         cal = WorkCalendar(tz=self.engine.settings.timezone, official=official, local=local)
+        this_year = self.engine.now().year
+        cal.warm(this_year, this_year + 1)  # here (startup, a sweep), not in a user's request
         self.engine.calendar = cal
         self.engine.calendar_stamp = stamp
         return cal

@@ -292,6 +292,12 @@ class WorkCalendar:
 
     # -- per-day queries -----------------------------------------------------
 
+    def warm(self, *years: int) -> None:
+        """Work these years out now. The first year built imports the holidays package's
+        data (about a second and a half), which the first command would otherwise wait for."""
+        for year in years:
+            self._year(year)
+
     def _year(self, year: int) -> _YearData:
         data = self._cache.get(year)
         if data is None:

@@ -252,3 +252,14 @@ def test_calendar_loaded_elsewhere_is_picked_up_by_the_next_sweep(world: World) 
     )
     Deadlines(other).sweep()
     assert not other.calendar.is_provisional_year(2027)
+
+
+def test_a_rebuilt_calendar_has_this_year_and_next_worked_out_before_any_command(
+    world: World,
+) -> None:
+    # Building the first year imports the holidays package's data (over a second): that is
+    # done when the calendar is (re)built at startup or by a sweep, not in a user's request.
+    other = Engine(world.engine.db, clock=world.clock)
+    cal = Deadlines(other).refresh_calendar()
+    year = world.clock.now().year
+    assert {year, year + 1} <= set(cal._cache)
