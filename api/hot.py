@@ -39,7 +39,7 @@ from api.deps import (
 from api.routers.cases import action_response, parse_if_match
 from api.schemas import StatusOut
 from engine.applicants import status_lookup
-from engine.service import Engine
+from engine.service import Actor, Engine
 from states.errors import RedressError
 from states.machine import is_clean_text
 
@@ -76,27 +76,16 @@ class HotRoutes:
         self, scope: Scope, receive: Receive, send: Send, case_id: int, trigger: str
     ) -> None:
         body, complete = await _read_body(receive, MAX_BODY)
-        ordinary = complete and not scope["query_string"] and case_id <= 2**53
-        headers = _headers(scope) if ordinary else None
-        token = bearer_token(headers.get("authorization")) if headers else None
-        actor = cached_actor(token) if token else None
-        if_match = headers.get("if-match") if headers else None
-        key = headers.get("idempotency-key") if headers else None
-        payload = _json_object(body, headers.get("content-type")) if headers else None
-        if (
-            actor is None
-            or if_match is None
-            or not IF_MATCH.fullmatch(if_match)
-            or (key is not None and (len(key) > 200 or not is_clean_text(key)))
-            or payload is None
-        ):
+        command = _ordinary_action(scope, body) if complete and case_id <= 2**53 else None
+        if command is None:
             await self.app(scope, _replay(body, complete, receive), send)
             return
+        actor, version, key, payload = command
         engine: Engine = self.api.state.engine
         scope["route"] = self.action_route  # the latency metric's label, as FastAPI sets it
         try:
             result = await self.api.state.lane.run(
-                engine.advance, case_id, trigger, actor, payload, parse_if_match(if_match), key
+                engine.advance, case_id, trigger, actor, payload, version, key
             )
         except RedressError as exc:
             await self._answer(problems.from_error(exc), scope, receive, send)
@@ -136,6 +125,28 @@ class RouteLabel:
     """What the latency metric (`api.app.Timing`) reads off a routed request: its template."""
 
     path: str
+
+
+def _ordinary_action(
+    scope: Scope, body: bytes
+) -> tuple[Actor, int, str | None, dict[str, Any]] | None:
+    """(actor, expected version, idempotency key, payload) of an ordinary advance, or None
+    for anything the FastAPI route should see."""
+    headers = None if scope["query_string"] else _headers(scope)
+    if headers is None:
+        return None
+    token = bearer_token(headers.get("authorization"))
+    actor = cached_actor(token) if token else None
+    if_match = headers.get("if-match")
+    key = headers.get("idempotency-key")
+    if actor is None or if_match is None or not IF_MATCH.fullmatch(if_match):
+        return None
+    if key is not None and (len(key) > 200 or not is_clean_text(key)):
+        return None
+    payload = _json_object(body, headers.get("content-type"))
+    if payload is None:
+        return None
+    return actor, parse_if_match(if_match), key, payload
 
 
 def _headers(scope: Scope) -> dict[str, str] | None:

@@ -69,19 +69,11 @@ from typing import IO, Any
 import _common as c
 
 from engine.db import Database, Tx, to_pyformat
-from engine.demo import PAYLOADS, actor_key
+from engine.demo import OBJECTION_PATHS, PAYLOADS, actor_key
 from engine.service import Engine
 
 BENCH = "peers"
-PATH = [
-    "accept",
-    "mark_disputed",
-    "propose_decision",
-    "approve_decision",
-    "notify",
-    "finalize",
-    "restore_reputation",
-]
+PATH = OBJECTION_PATHS["closed"]  # the main path, submit to close
 STEPS = ["submit", *PATH]
 SYSTEMS = ("redress", "floor", "spiff", "prefect")
 LABELS = {
