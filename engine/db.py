@@ -115,7 +115,7 @@ class Tx:
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         cur = self._cur
-        cur.execute(self._sql(sql), _NO_PARAMS if params is None else params)
+        cur.execute(to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params)
         return int(cur.rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -128,13 +128,13 @@ class Tx:
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         # Both drivers return rows as plain tuples.
         cur = self._cur
-        cur.execute(self._sql(sql), _NO_PARAMS if params is None else params)
+        cur.execute(to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params)
         row: tuple[Any, ...] | None = cur.fetchone()
         return row
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         cur = self._cur
-        cur.execute(self._sql(sql), _NO_PARAMS if params is None else params)
+        cur.execute(to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params)
         rows: list[tuple[Any, ...]] = cur.fetchall()
         return rows
 
@@ -159,8 +159,7 @@ class Database:
             Checkpointer(self.engine) if self.dialect == "sqlite" and not memory else None
         )
 
-    @contextmanager
-    def tx(self, readonly: bool = False) -> Iterator[Tx]:
+    def tx(self, readonly: bool = False) -> AbstractContextManager[Tx]:
         """A transaction: committed on success, rolled back on any exception.
 
         On SQLite a write transaction takes the write lock up front (BEGIN IMMEDIATE);
@@ -169,52 +168,27 @@ class Database:
         """
         grouped = getattr(self._local, "group", None)
         if grouped is not None:
-            with self._savepoint(grouped) as t:
-                yield t
-            return
+            return self._savepoint(grouped)
         if self._writer is not None and not readonly:
-            with self._writer, self._sqlite_write() as t:
-                yield t
-            return
+            return _SqliteWrite(self, lock=True)
+        return self._pooled_tx()
+
+    @contextmanager
+    def _pooled_tx(self) -> Iterator[Tx]:
         fairy = self.engine.raw_connection()
         raw = fairy.driver_connection
         assert raw is not None
         try:
             if self.dialect == "sqlite":
                 raw.execute("BEGIN")
-            t = Tx(raw, self.dialect)
             try:
-                yield t
+                yield Tx(raw, self.dialect)
             except BaseException:
                 raw.rollback() if self.dialect != "sqlite" else raw.execute("ROLLBACK")
                 raise
             raw.commit() if self.dialect != "sqlite" else raw.execute("COMMIT")
         finally:
             fairy.close()
-
-    @contextmanager
-    def _sqlite_write(self) -> Iterator[Tx]:
-        """A SQLite write transaction on the writer's own connection (the lock is held).
-
-        There is one writer at a time, so it keeps one connection instead of taking one from
-        the pool each time (checkout and return were a tenth of an `advance`). A connection
-        whose COMMIT or ROLLBACK failed is dropped; the next writer opens a fresh one.
-        """
-        raw = self._writer_raw()
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-            yield Tx(raw, self.dialect)
-            raw.execute("COMMIT")
-            if self.checkpointer is not None:
-                self.checkpointer.poke()
-        except BaseException:
-            # The command failed, or its COMMIT did (which leaves the transaction open).
-            if raw.in_transaction:
-                try:
-                    raw.execute("ROLLBACK")
-                except Exception:
-                    self._drop_writer()
-            raise
 
     def writer_connection(self) -> Any:
         """The raw connection SQLite writes go through (None elsewhere), e.g. to trace it."""
@@ -265,7 +239,7 @@ class Database:
             if not self._writer.acquire(blocking=wait):
                 return None
             try:
-                return self._group(self._sqlite_write(), commands)
+                return self._group(_SqliteWrite(self, lock=False), commands)
             finally:
                 self._writer.release()
         return self._group(self.tx(), commands)
@@ -309,6 +283,62 @@ class Database:
                     self._write_fairy.close()
                     self._write_fairy = None
         self.engine.dispose()
+
+
+class _SqliteWrite:
+    """A SQLite write transaction on the writer's own connection.
+
+    There is one writer at a time, so it keeps one connection instead of taking one from the
+    pool each time (checkout and return were a tenth of an `advance`). A connection whose
+    COMMIT or ROLLBACK failed is dropped; the next writer opens a fresh one. A class rather
+    than a generator: this wraps every command, and two generator-based context managers
+    per transaction cost more than the BEGIN.
+    """
+
+    __slots__ = ("_db", "_lock", "_raw")
+
+    def __init__(self, db: Database, *, lock: bool) -> None:
+        self._db = db
+        self._lock = db._writer if lock else None  # else the caller holds it
+        self._raw: Any = None
+
+    def __enter__(self) -> Tx:
+        db = self._db
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            raw = self._raw = db._writer_raw()
+            raw.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        return Tx(raw, db.dialect)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        db, raw = self._db, self._raw
+        try:
+            if exc_type is None:
+                try:
+                    raw.execute("COMMIT")
+                except BaseException:
+                    self._rollback()  # COMMIT failed and left the transaction open
+                    raise
+                if db.checkpointer is not None:
+                    db.checkpointer.poke()
+            else:
+                self._rollback()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _rollback(self) -> None:
+        raw = self._raw
+        if raw.in_transaction:
+            try:
+                raw.execute("ROLLBACK")
+            except Exception:
+                self._db._drop_writer()
 
 
 class Checkpointer:

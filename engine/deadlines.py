@@ -110,7 +110,7 @@ class Deadlines:
                 return None
             case = None
             if owner[0] is not None:
-                lock = "" if self._sqlite else " FOR UPDATE OF c" + skip
+                lock = "" if self._sqlite else sql.CASE_LOCK + skip
                 row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": owner[0]})
                 if row is None:
                     return None  # busy with another command or sweeper: next sweep
@@ -382,7 +382,7 @@ class Deadlines:
         with self.db.tx() as tx:
             case = None
             if case_id is not None:
-                lock = "" if self._sqlite else " FOR UPDATE OF c"
+                lock = "" if self._sqlite else sql.CASE_LOCK
                 row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": case_id})
                 assert row is not None
                 case = eng._case_from_row(row)

@@ -75,6 +75,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def _partial(where: str) -> dict[str, Any]:
+    """A partial index's condition, the same on both dialects."""
+    return {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
+
+
 def _pk() -> sa.Column[int]:
     return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
 
@@ -175,8 +180,9 @@ cases = sa.Table(
     sa.Column("access_code_hash", sa.String(64), nullable=True),
     sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
-    sa.Index("ix_cases_procedure_state", "procedure", "state"),
-    sa.Index("ix_cases_department_state", "department_id", "state"),
+    # One index for the department's lists and the counts by procedure and state: every
+    # index on `state` is rewritten by every step (migration 0005).
+    sa.Index("ix_cases_department_id_procedure_state", "department_id", "procedure", "state"),
     sa.Index("ix_cases_record_id", "record_id"),
 )
 
@@ -201,7 +207,14 @@ case_events = sa.Table(
     sa.Column("idempotency_key", sa.String(200), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
     sa.UniqueConstraint("case_id", "seq"),
-    sa.UniqueConstraint("case_id", "idempotency_key"),
+    # Only events sent with a key are indexed by it (migration 0005).
+    sa.Index(
+        "uq_case_events_case_id_idempotency_key",
+        "case_id",
+        "idempotency_key",
+        unique=True,
+        **_partial("idempotency_key IS NOT NULL"),
+    ),
 )
 
 timers = sa.Table(
@@ -231,10 +244,12 @@ timers = sa.Table(
     sa.Column("stopped_at", UtcDateTime(), nullable=True),
     # (next_at, id): due timers share one instant (local midnight), and the sweep pages through
     # them in (next_at, id) order without re-reading the ties.
-    sa.Index("ix_timers_next", "next_at", "id"),
+    # Partial: a stopped timer (next_at NULL) leaves the index instead of moving in it.
+    sa.Index("ix_timers_next", "next_at", "id", **_partial("next_at IS NOT NULL")),
     sa.Index("ix_timers_case_status", "case_id", "status"),
-    # A record's own timers (publication ends), stopped when a decision changes the record.
-    sa.Index("ix_timers_record_status", "record_id", "status"),
+    # A record's own timers (publication ends), stopped when a decision changes the record;
+    # a case's timers have no record_id and stay out of it.
+    sa.Index("ix_timers_record_status", "record_id", "status", **_partial("record_id IS NOT NULL")),
 )
 
 outbox = sa.Table(

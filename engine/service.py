@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -60,6 +60,19 @@ STAFF_ROLES = ("handler", "reviewer", "head", "credit_office", "admin")
 CASE_PREFIX = {"objection": "YY", "repair": "XF"}
 # Case numbers and access codes avoid characters that are easy to misread on a phone.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _random_code(length: int) -> str:
+    """`length` characters of _CODE_ALPHABET, uniformly at random from one draw of the OS's
+    random source (a draw per character was one system call each)."""
+    n = secrets.randbelow(len(_CODE_ALPHABET) ** length)
+    out = []
+    for _ in range(length):
+        n, i = divmod(n, len(_CODE_ALPHABET))
+        out.append(_CODE_ALPHABET[i])
+    return "".join(out)
+
+
 # Reminders go out at 09:00 local on the reminder day: the start of an office's working day.
 REMINDER_TIME = time(9, 0)
 
@@ -131,6 +144,11 @@ class _Case:
     applicant_json: str = "{}"
     subject_name: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    row: tuple[Any, ...] = ()  # as read by CASE_FOR_COMMAND
+
+    def record(self) -> RecordState:
+        """The case's record as read (and, on PostgreSQL, locked) with the case."""
+        return _record_state(self.row[5], self.row[15:22])
 
 
 _ORJSON_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -194,6 +212,20 @@ def _event_body(
         "payload": payload,
         "detail": detail,
     }
+
+
+def _record_state(record_id: int, r: Sequence[Any]) -> RecordState:
+    """A record from RECORD_FOR_UPDATE's columns after the id (CASE_FOR_COMMAND's 15-21)."""
+    return RecordState(
+        id=record_id,
+        version=r[0],
+        status=r[1],
+        disputed=bool(r[2]),
+        severity=r[3],
+        published_from=t.to_date(r[4]) or date.min,
+        content=loads(r[5]),
+        repair_barred_until=t.to_date(r[6]),
+    )
 
 
 class Engine:
@@ -549,22 +581,19 @@ class Engine:
             return self._apply_record_change(tx, rec, change, actor.name, None, self.now())
 
     def _load_record(self, tx: Tx, record_id: int, lock: bool = True) -> RecordState:
+        return self._load_record_and_unit(tx, record_id, lock)[0]
+
+    def _load_record_and_unit(
+        self, tx: Tx, record_id: int, lock: bool = True
+    ) -> tuple[RecordState, str, str]:
+        """The record, its determining unit and its subject's name."""
         # The row lock serialises effects on one record from different cases (PostgreSQL;
         # SQLite's BEGIN IMMEDIATE already serialises every writer).
         q = sql.RECORD_FOR_UPDATE + (" FOR UPDATE" if lock and not self._sqlite else "")
         row = tx.one(q, {"id": record_id})
         if row is None:
             raise NotFound(f"no record {record_id}", f"没有编号为{record_id}的记录")
-        return RecordState(
-            id=row[0],
-            version=row[1],
-            status=row[2],
-            disputed=bool(row[3]),
-            severity=row[4],
-            published_from=t.to_date(row[5]) or date.min,
-            content=loads(row[6]),
-            repair_barred_until=t.to_date(row[7]),
-        )
+        return _record_state(row[0], row[1:]), row[8], row[9]
 
     def _apply_record_change(
         self,
@@ -677,7 +706,7 @@ class Engine:
                 }
             ).encode()
         ).hexdigest()
-        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+        code = _random_code(10)
         with self.db.tx() as tx:
             if idempotency_key:
                 prior = tx.one(
@@ -701,11 +730,7 @@ class Engine:
                         None,
                         replayed=True,
                     )
-            rec = self._load_record(tx, record_id)
-            rec_unit, rec_subject = tx.one(
-                "SELECT determining_unit, subject_name FROM credit_records WHERE id = :id",
-                {"id": record_id},
-            ) or ("", "")
+            rec, rec_unit, rec_subject = self._load_record_and_unit(tx, record_id)
             ctx = Context(
                 case_data={}, payload=fields, record=rec, today=filed, rules=proc.spec.rules
             )
@@ -737,37 +762,39 @@ class Engine:
                     ]
                 )
             dept = department_id or self._default_department(tx, actor)
-            case_no = self._new_case_no(tx, procedure, filed)
             state = proc.initial
-            data = {**fields, "case_no": case_no, "filed_on": filed.isoformat()}
             at = self._ts(now)
             payload_text = canonical({"applicant": person, **fields})
             detail: dict[str, Any] = {}
-            case_id = int(
-                tx.scalar(
-                    "INSERT INTO cases (case_no, procedure, definition_version, state, version, "
-                    "record_id, department_id, assignee_id, applicant, data, filed_on, opened_at, "
-                    "updated_at, closed_at, event_seq, last_hash, access_code_hash, "
-                    "idempotency_key, request_hash) VALUES (:no, :p, :v, :s, 1, :r, :d, NULL, "
-                    ":a, :data, :f, :at, :at, NULL, 0, :h, :code, :k, :rh) RETURNING id",
-                    {
-                        "no": case_no,
-                        "p": procedure,
-                        "v": proc.version,
-                        "s": state,
-                        "r": record_id,
-                        "d": dept,
-                        "a": canonical(person),
-                        "data": canonical(data),
-                        "f": self._d(filed),
-                        "at": at,
-                        "h": GENESIS,
-                        "code": self._hash_secret(code),
-                        "k": idempotency_key,
-                        "rh": req_hash,
-                    },
+            person_text = canonical(person)
+            row = {
+                "p": procedure,
+                "v": proc.version,
+                "s": state,
+                "r": record_id,
+                "d": dept,
+                "a": person_text,
+                "f": self._d(filed),
+                "at": at,
+                "h": GENESIS,
+                "code": self._hash_secret(code),
+                "k": idempotency_key,
+                "rh": req_hash,
+            }
+            prefix = f"{CASE_PREFIX.get(procedure, procedure[:2].upper())}{filed:%Y%m%d}"
+            # Random, so case numbers cannot be enumerated; a number already taken (rare)
+            # inserts nothing and the next one is tried.
+            for _ in range(8):
+                case_no = prefix + _random_code(6)
+                data = {**fields, "case_no": case_no, "filed_on": filed.isoformat()}
+                inserted = tx.scalar(
+                    sql.CASE_INSERT, {**row, "no": case_no, "data": canonical(data)}
                 )
-            )
+                if inserted is not None:
+                    break
+            else:  # pragma: no cover
+                raise Conflict("could not allocate a case number", "无法分配案件编号")
+            case_id = int(inserted)
             case = _Case(
                 case_id,
                 procedure,
@@ -782,7 +809,7 @@ class Engine:
                 GENESIS,
                 case_no,
                 rec_unit,
-                canonical(person),
+                person_text,
                 rec_subject,
             )
             started = self._start_timers(tx, proc, case, proc.spec.initial_state.starts, now)
@@ -865,16 +892,6 @@ class Engine:
             raise NotFound("no credit office department is set up", "尚未设置信用管理部门")
         return str(dept)
 
-    def _new_case_no(self, tx: Tx, procedure: str, filed: date) -> str:
-        prefix = CASE_PREFIX.get(procedure, procedure[:2].upper())
-        for _ in range(8):  # random, so case numbers cannot be enumerated; collisions are rare
-            no = (
-                f"{prefix}{filed:%Y%m%d}{''.join(secrets.choice(_CODE_ALPHABET) for _ in range(6))}"
-            )
-            if not tx.scalar("SELECT 1 FROM cases WHERE case_no = :n", {"n": no}):
-                return no
-        raise Conflict("could not allocate a case number", "无法分配案件编号")  # pragma: no cover
-
     # -- advancing a case -----------------------------------------------------------------
 
     def advance(
@@ -938,7 +955,7 @@ class Engine:
         fields = proc.validate_payload(trigger, payload)
         branches = proc.branches[trigger]
         needs_record = any(b.effect or b.guards or b.unless for b in branches)
-        rec = self._load_record(tx, case.record_id) if needs_record else None
+        rec = case.record() if needs_record else None
         today = self.calendar.local_date(now)
         ctx = Context(case.data, fields, rec, today, proc.spec.rules)
         try:
@@ -1016,8 +1033,7 @@ class Engine:
     def _load_case(self, tx: Tx, case_id: int, actor: Actor, lock: bool = False) -> _Case:
         # A command locks the case row as it reads it (PostgreSQL), so a concurrent command
         # waits here and then sees the new version: it fails as stale before writing anything.
-        # SQLite's BEGIN IMMEDIATE has already serialised writers.
-        q = sql.CASE_FOR_COMMAND + (" FOR UPDATE OF c" if lock and not self._sqlite else "")
+        q = sql.CASE_FOR_COMMAND + (sql.CASE_LOCK if lock and not self._sqlite else "")
         row = tx.one(q, {"id": case_id})
         if row is None or not self._can_see(actor, row[0], row[6], row[12]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
@@ -1042,6 +1058,7 @@ class Engine:
             row[12],
             row[13],
             row[14],
+            row=row,
         )
 
     def _append_system_event(
@@ -1203,6 +1220,12 @@ class Engine:
         ext = proc.extended_by.get(trigger, ())
         if not (plan.stop or plan.pause or plan.resume or plan.start or plan.stop_all or ext):
             return []
+        if not (plan.reads_live or ext):
+            # Only stops and starts: one UPDATE ... RETURNING instead of reading the rows.
+            stopped = self._stop_live_timers(tx, case.id, None if plan.stop_all else plan.stop, now)
+            if plan.start and not plan.stop_all:
+                stopped += self._start_timers(tx, proc, case, plan.start, now)
+            return stopped
         live = {r[1]: r for r in tx.all(sql.TIMERS_LIVE, {"case_id": case.id})}
         today = self.calendar.local_date(now)
         changes: list[dict[str, Any]] = []
@@ -1254,6 +1277,19 @@ class Engine:
                 tx, proc, case, plan.start, now, running={n for n in live if n not in plan.stop}
             )
         return changes
+
+    def _stop_live_timers(
+        self, tx: Tx, case_id: int, names: tuple[str, ...] | None, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Stop the case's live timers, all of them (None) or those named."""
+        if names is not None and not names:
+            return []
+        params: dict[str, Any] = {"case_id": case_id, "now": self._ts(now)}
+        if names is not None:
+            params.update({f"n{i}": n for i, n in enumerate(names)})
+        stopped = tx.all(sql.timers_stop_live(None if names is None else len(names)), params)
+        # In the order they were started, as the rows would be read.
+        return [{"timer": name, "change": "stopped"} for _, name in sorted(stopped)]
 
     def _set_due(
         self,
@@ -1577,8 +1613,7 @@ class Engine:
         with self.db.tx(readonly=True) as tx:
             case = self._load_case(tx, case_id, actor)
             proc = self.registry.get(case.procedure, case.definition_version)
-            rec = self._load_record(tx, case.record_id, lock=False)
-            return self._allowed(proc, case, actor, rec)
+            return self._allowed(proc, case, actor, case.record())
 
     def case_view(self, case_id: int, actor: Actor, lang: str = "zh") -> dict[str, Any]:
         with self.db.tx(readonly=True) as tx:
@@ -1589,12 +1624,8 @@ class Engine:
         now = self.now()
         case_id = case.id
         proc = self.registry.get(case.procedure, case.definition_version)
-        rec = self._load_record(tx, case.record_id, lock=False)
-        row = tx.one(
-            "SELECT applicant, filed_on, opened_at, closed_at, version FROM cases WHERE id = :id",
-            {"id": case_id},
-        )
-        assert row is not None
+        rec = case.record()
+        row = case.row
         timers = tx.all(
             "SELECT name, status, due_day, due_at, provisional, remaining, extended_days, "
             "period FROM timers WHERE case_id = :id ORDER BY id",
@@ -1602,7 +1633,7 @@ class Engine:
         )
         allowed = self._allowed(proc, case, actor, rec)
         state = proc.states[case.state]
-        applicant = json.loads(row[0])
+        applicant = json.loads(case.applicant_json)
         if not self._is_own(actor, case):
             applicant["identifier"] = mask(applicant["identifier"])
         return {
@@ -1622,9 +1653,9 @@ class Engine:
             "assignee_id": case.assignee_id,
             "applicant": applicant,
             "data": case.data,
-            "filed_on": t.to_date(row[1]),
-            "opened_at": t.to_ts(row[2]),
-            "closed_at": t.to_ts(row[3]),
+            "filed_on": t.to_date(row[22]),
+            "opened_at": t.to_ts(row[23]),
+            "closed_at": t.to_ts(row[24]),
             "record": {
                 "id": rec.id,
                 "version": rec.version,

@@ -6,13 +6,24 @@ straight through the driver and compare.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+# The case and its record in one read (columns 15-21 are the record's, as RECORD_FOR_UPDATE;
+# 22-24 what the case view adds): a step that changes the record needs no second statement.
 CASE_FOR_COMMAND = """
 SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
        c.department_id, c.assignee_id, c.data, c.event_seq, c.last_hash, c.case_no,
-       r.determining_unit, c.applicant, r.subject_name
+       r.determining_unit, c.applicant, r.subject_name,
+       r.version, r.status, r.disputed, r.severity, r.published_from, r.content,
+       r.repair_barred_until, c.filed_on, c.opened_at, c.closed_at
 FROM cases c JOIN credit_records r ON r.id = c.record_id
 WHERE c.id = :id
 """
+
+# PostgreSQL: a command locks the case and its record as it reads them. The record's lock
+# serialises effects on one record from different cases; SQLite's BEGIN IMMEDIATE already
+# serialises every writer.
+CASE_LOCK = " FOR UPDATE OF c, r"
 
 EVENT_BY_KEY = """
 SELECT request_hash, to_state, case_version, seq, detail FROM case_events
@@ -25,6 +36,16 @@ UPDATE cases SET state = :state, version = version + 1, data = :data, event_seq 
 WHERE id = :id AND version = :version
 """
 
+# A new case; a case number already taken inserts nothing (and returns no id).
+CASE_INSERT = """
+INSERT INTO cases (case_no, procedure, definition_version, state, version, record_id,
+       department_id, assignee_id, applicant, data, filed_on, opened_at, updated_at, closed_at,
+       event_seq, last_hash, access_code_hash, idempotency_key, request_hash)
+VALUES (:no, :p, :v, :s, 1, :r, :d, NULL, :a, :data, :f, :at, :at, NULL, 0, :h, :code, :k, :rh)
+ON CONFLICT (case_no) DO NOTHING
+RETURNING id
+"""
+
 CASE_VERSION = "SELECT version FROM cases WHERE id = :id"
 
 EVENT_INSERT = """
@@ -35,7 +56,8 @@ VALUES (:case_id, :seq, :trigger, :from_state, :to_state, :case_version, :actor,
 """
 
 RECORD_FOR_UPDATE = """
-SELECT id, version, status, disputed, severity, published_from, content, repair_barred_until
+SELECT id, version, status, disputed, severity, published_from, content, repair_barred_until,
+       determining_unit, subject_name
 FROM credit_records WHERE id = :id
 """
 
@@ -55,7 +77,23 @@ VALUES (:record_id, :version, :status, :disputed, :content, :repair_barred_until
 TIMERS_LIVE = """
 SELECT id, name, status, period, due_day, remaining, extended_days, anchor_day, amount FROM timers
 WHERE case_id = :case_id AND status IN ('active', 'paused')
+ORDER BY id
 """
+
+# Stop a case's live timers in one statement (the engine adds a name filter and RETURNING).
+TIMERS_STOP_LIVE = """
+UPDATE timers SET status = 'stopped', next_action = NULL, next_at = NULL, stopped_at = :now
+WHERE case_id = :case_id AND status IN ('active', 'paused')
+"""
+
+
+@lru_cache(maxsize=64)
+def timers_stop_live(names: int | None) -> str:
+    """TIMERS_STOP_LIVE for all live timers (None) or those named :n0 ... :n{names-1},
+    returning (id, name) of each timer stopped."""
+    where = "" if names is None else f" AND name IN ({', '.join(f':n{i}' for i in range(names))})"
+    return TIMERS_STOP_LIVE.rstrip() + where + "\nRETURNING id, name\n"
+
 
 TIMER_STOP = """
 UPDATE timers SET status = 'stopped', next_action = NULL, next_at = NULL, stopped_at = :now

@@ -250,6 +250,7 @@ class WorkCalendar:
         # Deadlines by (event day, period): every command of a day asks the same few.
         self._adds: dict[tuple[date, Period], Due] = {}
         self._reminders: dict[tuple[date, Period], date] = {}
+        self._last_local: tuple[datetime, date] | None = None
 
     # -- configuration -------------------------------------------------------
 
@@ -362,9 +363,16 @@ class WorkCalendar:
         return naive_midnight.replace(tzinfo=self._tz).astimezone(UTC).astimezone(self._tz)
 
     def local_date(self, instant: datetime) -> date:
+        # A command asks this of the same instant several times: the last answer is kept
+        # (one tuple, so a thread never sees one instant with another's date).
+        last = self._last_local
+        if last is not None and last[0] is instant:
+            return last[1]
         if instant.tzinfo is None or instant.utcoffset() is None:
             raise ValueError(f"instant must be timezone-aware, got naive {instant!r}")
-        return instant.astimezone(self._tz).date()
+        day = instant.astimezone(self._tz).date()
+        self._last_local = (instant, day)
+        return day
 
     # -- arithmetic ----------------------------------------------------------
 

@@ -51,6 +51,10 @@ class TimerPlan:
     resume: tuple[str, ...] = ()
     start: tuple[str, ...] = ()
     stop_all: bool = False
+    # Whether applying it needs the live timers' rows: pausing and resuming do (the days
+    # left), and so does starting a case-wide timer (it keeps running if it already is).
+    # Otherwise stopping by name and inserting are enough.
+    reads_live: bool = False
 
 
 def _check_guard(name: str, negate: bool) -> Any:
@@ -238,11 +242,14 @@ class Procedure:
             return TimerPlan(stop_all=True)
         stop += [n for n in dst.stops if n not in stop]
         pause = [n for n in dst.pauses if n not in src.pauses]
+        resume = [n for n in resume if n not in stop]
+        case_wide = any(self.timers[n].scope != "state" for n in dst.starts)
         return TimerPlan(
             stop=tuple(stop),
             pause=tuple(pause),
-            resume=tuple(n for n in resume if n not in stop),
+            resume=tuple(resume),
             start=dst.starts,
+            reads_live=bool(pause or resume or case_wide),
         )
 
     # -- export ----------------------------------------------------------------------------

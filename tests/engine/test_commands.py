@@ -230,6 +230,29 @@ def test_one_open_case_per_record_and_procedure(world: World) -> None:
         open_objection(world, rec)
 
 
+def test_a_taken_case_number_is_drawn_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case numbers are random; one already taken inserts nothing and the next is tried."""
+    import engine.service as service
+
+    first = open_objection(world)
+    taken = first.case_no[-6:]
+    draws = iter([taken, taken, "ZZZZZZ"])
+    real = service._random_code
+    monkeypatch.setattr(service, "_random_code", lambda n: next(draws) if n == 6 else real(n))
+    second = open_objection(world)
+    assert second.case_no.endswith("ZZZZZZ") and second.case_no != first.case_no
+    assert count(world.engine, "cases") == 2
+    assert world.engine.case_view(second.case_id, SYSTEM)["data"]["case_no"] == second.case_no
+    assert world.engine.verify_audit() == []
+
+
+def test_codes_use_the_whole_alphabet() -> None:
+    from engine.service import _CODE_ALPHABET, _random_code
+
+    seen = "".join(_random_code(10) for _ in range(300))
+    assert set(seen) == set(_CODE_ALPHABET)
+
+
 def test_case_keeps_its_definition_version(database: Any, clock: Any) -> None:
     """A case opened under version 1 follows version 1 after version 2 is added."""
     from conftest import build_world

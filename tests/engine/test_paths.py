@@ -420,3 +420,52 @@ def test_natural_actors_are_authorised(world: World) -> None:
     world.engine.advance(case.case_id, "forward", actor_for(world, "repair", "forward"), {}, 1)
     with pytest.raises(Forbidden):
         world.engine.advance(case.case_id, "accept", world.actor("office_handler"), {}, 2)
+
+
+def _timer_trace(w: World, case_id: int) -> tuple[list[Any], list[Any]]:
+    details = [e["detail"] for e in w.engine.events(case_id, SYSTEM)]
+    with w.engine.db.read() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT name, status, period, due_day, due_at, provisional, remaining, "
+                "extended_days, next_action, next_at, stopped_at FROM timers "
+                "WHERE case_id = :c ORDER BY id"
+            ),
+            {"c": case_id},
+        ).all()
+    return details, [tuple(r) for r in rows]
+
+
+def test_stopping_by_name_matches_reading_the_timers(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transition that only stops and starts timers stops them with one UPDATE ... RETURNING
+    instead of reading the live rows first. Every path, both ways: the same timer rows and the
+    same deadline changes in the events."""
+    from dataclasses import replace
+
+    from helpers import OBJECTION_PATHS, REPAIR_PATHS
+
+    from states.machine import Procedure
+
+    real = Procedure.timer_plan
+    paths = [("objection", p) for p in OBJECTION_PATHS.values()]
+    paths += [("repair", p) for p in REPAIR_PATHS.values()]
+    traces: dict[bool, list[Any]] = {}
+    for reads_live in (False, True):
+        if reads_live:  # every plan takes the path that reads the rows
+            monkeypatch.setattr(
+                Procedure,
+                "timer_plan",
+                lambda self, s, d: replace(real(self, s, d), reads_live=True),
+            )
+        traces[reads_live] = []
+        for procedure, steps in paths:
+            opened = (open_objection if procedure == "objection" else open_repair)(world)
+            drive(world, opened.case_id, procedure, steps)
+            traces[reads_live].append(_timer_trace(world, opened.case_id))
+    for a, b in zip(traces[False], traces[True], strict=True):
+        assert a == b
+    stopped = [c for details, _ in traces[False] for d in details for c in d.get("deadlines", ())]
+    assert any(c["change"] == "stopped" for c in stopped)
+    assert world.engine.verify_audit() == []
