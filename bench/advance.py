@@ -64,10 +64,8 @@ Op = Callable[[int], None]
 # engine sent, so it locks the same rows. The engine sends its one-row inserts with
 # executemany; the floor, being the bare minimum, sends them with execute.
 FLOOR_PLAN: list[tuple[str, str]] = [
-    ("one", sql.CASE_FOR_COMMAND),
-    ("one", sql.RECORD_FOR_UPDATE),
-    ("all", sql.TIMERS_LIVE),
-    ("execute", sql.TIMER_STOP),
+    ("one", sql.CASE_FOR_COMMAND),  # the case and its record
+    ("all", sql.timers_stop_live(1)),  # accept stops one timer by name, RETURNING it
     ("executemany", sql.TIMER_INSERT),
     ("executemany", sql.OUTBOX_INSERT),
     ("execute", sql.CASE_UPDATE),
@@ -208,11 +206,11 @@ def make_floor(
 ) -> Op:
     """The floor's `accept`: the engine's statements with parameters built from the captured
     ones (constant for every case under the fixed clock) and the case's own ids and row."""
-    q_case, q_rec, q_live, q_stop, q_tins, q_out, q_cupd, q_ev = (
+    q_case, q_stop, q_tins, q_out, q_cupd, q_ev = (
         to_pyformat(k.sql) if pg else k.sql for k in calls
     )
-    t_stop, t_tins, t_out, t_cupd, t_ev = (calls[i].params for i in (3, 4, 5, 6, 7))
-    now, notice = t_stop["now"], t_out["name"]
+    t_stop, t_tins, t_out, t_cupd, t_ev = (calls[i].params for i in (1, 2, 3, 4, 5))
+    notice = t_out["name"]
     cur = conn.cursor()
     commit = conn.commit
 
@@ -221,11 +219,8 @@ def make_floor(
             cur.execute("BEGIN IMMEDIATE")  # psycopg sends BEGIN with the first statement
         cur.execute(q_case, {"id": case_id})
         case = cur.fetchone()
-        cur.execute(q_rec, {"id": case[5]})
-        cur.fetchone()
-        cur.execute(q_live, {"case_id": case_id})
-        live = cur.fetchall()
-        cur.execute(q_stop, {"id": live[0][0], "now": now})
+        cur.execute(q_stop, {**t_stop, "case_id": case_id})
+        cur.fetchall()
         cur.execute(q_tins, {**t_tins, "case_id": case_id})
         seq = case[9] + 1
         cur.execute(
