@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.clock import FixedClock
-from engine.db import Database, sqlite_pragmas
+from engine.db import Database, Tx, sqlite_pragmas
 from engine.migrate import upgrade
 from engine.service import Actor, Engine
 from engine.settings import get_settings
@@ -476,3 +476,29 @@ def add_backend_args(ap: Any, sqlite_switch: bool = True) -> None:
         default=None,
         help="directory for the SQLite file (default: a fresh temporary directory)",
     )
+
+
+TX_METHODS = ("execute", "executemany", "one", "all")
+
+
+@contextmanager
+def observe_tx(observe: Callable[[str, str, Any, Any], None]) -> Iterator[None]:
+    """While the block runs, pass every statement the engine sends through `Tx` to
+    observe(method, sql, params, result)."""
+    originals = {name: getattr(Tx, name) for name in TX_METHODS}
+
+    def recorder(name: str, fn: Any) -> Any:
+        def wrapped(self: Tx, text: str, params: Any = None) -> Any:
+            result = fn(self, text, params)
+            observe(name, text, params, result)
+            return result
+
+        return wrapped
+
+    for name, fn in originals.items():
+        setattr(Tx, name, recorder(name, fn))
+    try:
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(Tx, name, fn)

@@ -41,7 +41,7 @@ from typing import Any
 import _common as c
 
 from engine import sql
-from engine.db import Database, Tx, to_pyformat
+from engine.db import Database, to_pyformat
 from engine.service import Engine
 
 BENCH = "advance"
@@ -86,26 +86,15 @@ class Call:
 def capture_tx_calls() -> Iterator[list[Call]]:
     """Record every statement the engine sends through `Tx` while the block runs."""
     calls: list[Call] = []
-    originals = {name: getattr(Tx, name) for name in ("execute", "executemany", "one", "all")}
 
-    def recorder(name: str, fn: Any) -> Any:
-        def wrapped(self: Tx, text: str, params: Any = None) -> Any:
-            if name == "executemany":
-                if params:
-                    calls.append(Call(name, text, dict(params[0]), len(params)))
-            else:
-                calls.append(Call(name, text, dict(params or {})))
-            return fn(self, text, params)
+    def observe(name: str, text: str, params: Any, _result: Any) -> None:
+        if name != "executemany":
+            calls.append(Call(name, text, dict(params or {})))
+        elif params:
+            calls.append(Call(name, text, dict(params[0]), len(params)))
 
-        return wrapped
-
-    for name, fn in originals.items():
-        setattr(Tx, name, recorder(name, fn))
-    try:
+    with c.observe_tx(observe):
         yield calls
-    finally:
-        for name, fn in originals.items():
-            setattr(Tx, name, fn)
 
 
 def check_plan(calls: Sequence[Call], pg: bool) -> list[str]:

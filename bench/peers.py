@@ -68,7 +68,7 @@ from typing import IO, Any
 
 import _common as c
 
-from engine.db import Database, Tx, to_pyformat
+from engine.db import Database, to_pyformat
 from engine.demo import OBJECTION_PATHS, PAYLOADS, actor_key
 from engine.service import Engine
 
@@ -128,25 +128,14 @@ class Call:
 def capture_calls() -> Iterator[list[Call]]:
     """Record every statement the engine sends through `Tx`, with its results."""
     calls: list[Call] = []
-    originals = {name: getattr(Tx, name) for name in ("execute", "executemany", "one", "all")}
 
-    def recorder(name: str, fn: Any) -> Any:
-        def wrapped(self: Tx, text: str, params: Any = None) -> Any:
-            result = fn(self, text, params)
-            rows = [dict(p) for p in params] if name == "executemany" else [dict(params or {})]
-            if rows:
-                calls.append(Call(name, text, rows, result))
-            return result
+    def observe(name: str, text: str, params: Any, result: Any) -> None:
+        rows = [dict(p) for p in params] if name == "executemany" else [dict(params or {})]
+        if rows:
+            calls.append(Call(name, text, rows, result))
 
-        return wrapped
-
-    for name, fn in originals.items():
-        setattr(Tx, name, recorder(name, fn))
-    try:
+    with c.observe_tx(observe):
         yield calls
-    finally:
-        for name, fn in originals.items():
-            setattr(Tx, name, fn)
 
 
 @dataclass
