@@ -264,9 +264,10 @@ def sqlite_connect(path: str) -> sqlite3.Connection:
     """A bare sqlite3 connection set up as the engine sets up its own (same PRAGMAs), with
     the driver's transaction handling off: the caller sends BEGIN IMMEDIATE and COMMIT.
 
-    The engine checkpoints the WAL on a thread of its own (engine/db.py `Checkpointer`); a
-    bare connection that writes should poke that checkpointer after its commits, so that
-    every system in a benchmark runs under the same checkpointing."""
+    The engine checkpoints the WAL on a thread of its own (engine/db.py `Checkpointer`), and
+    its writer finishes the copy when the WAL is to start over; a bare connection that writes
+    should call `after_commit` after its commits, so that every system in a benchmark runs
+    under the same checkpointing."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     for pragma in sqlite_pragmas(get_settings().sqlite_busy_timeout_ms):
         conn.execute(f"PRAGMA {pragma}")
@@ -283,9 +284,13 @@ def driver_connection(url: str) -> Any:
     return psycopg.connect(libpq_url(url))
 
 
-def after_commit(db: Database) -> Callable[[], None]:
-    """What a bare connection calls after its COMMIT: poke the engine's WAL checkpointer."""
-    return db.checkpointer.poke if db.checkpointer is not None else (lambda: None)
+def after_commit(db: Database, conn: Any) -> Callable[[], None]:
+    """What the bare connection `conn` calls after its COMMIT: what the engine's writer does
+    (engine/db.py `Checkpointer.after_commit`)."""
+    ck = db.checkpointer
+    if ck is None:
+        return lambda: None
+    return lambda: ck.after_commit(conn)
 
 
 def write_connection(db: Database) -> Any:

@@ -305,7 +305,7 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
         c.note("[yellow]note: the engine used another pooled connection; no driver trace[/]")
 
     fconn = c.driver_connection(url)
-    floor_op = make_floor(fconn, pg, calls, c.after_commit(db))
+    floor_op = make_floor(fconn, pg, calls, c.after_commit(db, fconn))
     for case_id in warm_floor[:-1]:
         floor_op(case_id)
     with pg_trace(fconn) if pg else sqlite_trace(fconn) as floor_trace:

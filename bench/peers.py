@@ -961,13 +961,15 @@ def _run_backend(
     plan = derive_plan(templates)
 
     fconn = c.driver_connection(url)
-    floor = Floor(make_floor(fconn, pg, plan, c.after_commit(engine.db)), templates[0].case_no)
+    floor = Floor(
+        make_floor(fconn, pg, plan, c.after_commit(engine.db, fconn)), templates[0].case_no
+    )
     for rid in warm_floor:
         floor.case(rid, scratch)
         scratch.clear()
 
     sconn = c.driver_connection(url)
-    spiff = Spiff(sconn, pg, c.after_commit(engine.db))
+    spiff = Spiff(sconn, pg, c.after_commit(engine.db, sconn))
     for rid in warm_engine:  # Spiff's table is its own; the record id is only a column there
         spiff.case(rid, scratch)
         scratch.clear()

@@ -678,7 +678,7 @@ def run_backend(
         c.note("[yellow]note: the engine used another pooled connection; no driver trace[/]")
     dl.fires, dl.queries = c.Samples(n_due + 1), []
 
-    fire_floor = make_fire_floor(fconn, pg, calls, c.after_commit(db))
+    fire_floor = make_fire_floor(fconn, pg, calls, c.after_commit(db, fconn))
     for tid in floor_warm[:-1]:
         fire_floor(tid)
     with adv.pg_trace(fconn) if pg else adv.sqlite_trace(fconn) as floor_trace:
@@ -872,7 +872,7 @@ def run_advance(
         raise SystemExit("advance's floor plan does not match: " + "; ".join(problems))
     for cid in warm[1:WARM]:
         engine_op(cid)
-    floor_op = adv.make_floor(fconn, pg, calls, c.after_commit(db))
+    floor_op = adv.make_floor(fconn, pg, calls, c.after_commit(db, fconn))
     for cid in warm[WARM:]:
         floor_op(cid)
     e_s, f_s = c.Samples(len(e_ids)), c.Samples(len(f_ids))

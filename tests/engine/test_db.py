@@ -85,3 +85,42 @@ def test_an_in_memory_database_has_no_checkpointer() -> None:
         assert db.checkpointer is None
     finally:
         db.dispose()
+
+
+def _steady_writes(tmp_path: Path, name: str, rewind_frames: int | None) -> tuple[int, int]:
+    """Write without pause for a while beside a quick checkpointer: (largest WAL in pages,
+    writer-side rewinds)."""
+    db = Database(f"sqlite:///{tmp_path / name}", pool_size=2)
+    try:
+        upgrade(db.engine)
+        assert db.checkpointer is not None
+        db.checkpointer.stop()
+        ck = db.checkpointer = Checkpointer(
+            db.engine, every_s=0.01, idle_s=5, rewind_frames=rewind_frames
+        )
+        with db.tx() as tx:
+            tx.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, v TEXT)")
+        wal = tmp_path / f"{name}-wal"
+        largest, until = 0, time.monotonic() + 1.5
+        while time.monotonic() < until:
+            for _ in range(20):
+                with db.tx() as tx:
+                    tx.execute("INSERT INTO filler (v) VALUES (:v)", {"v": "x" * 200})
+            largest = max(largest, wal.stat().st_size // 4096)
+        return largest, ck.rewinds
+    finally:
+        db.dispose()
+
+
+def test_under_steady_writes_the_wal_starts_over_instead_of_growing_to_the_backstop(
+    tmp_path: Path,
+) -> None:
+    # Without the writer's part, passes copy every frame yet the next write always lands
+    # first: the WAL only grows, until a writer's COMMIT checkpoints it all itself.
+    grown, _ = _steady_writes(tmp_path, "plain.db", rewind_frames=None)
+    assert grown > WAL_BACKSTOP_PAGES * 0.8
+    # With it, the WAL starts over many times and stays far from the backstop. (The file
+    # keeps its largest size; how large depends on how fast this machine writes.)
+    kept, rewinds = _steady_writes(tmp_path, "rewound.db", rewind_frames=300)
+    assert rewinds >= 3
+    assert kept < WAL_BACKSTOP_PAGES / 2, f"the WAL reached {kept} pages"
