@@ -269,7 +269,8 @@ def sqlite_connect(path: str) -> sqlite3.Connection:
     should call `after_commit` after its commits, so that every system in a benchmark runs
     under the same checkpointing."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    for pragma in sqlite_pragmas(get_settings().sqlite_busy_timeout_ms):
+    settings = get_settings()
+    for pragma in sqlite_pragmas(settings.sqlite_busy_timeout_ms, settings.sqlite_mmap_bytes):
         conn.execute(f"PRAGMA {pragma}")
     return conn
 

@@ -58,7 +58,7 @@ def make_engine(url: str, *, pool_size: int | None = None, echo: bool = False) -
             max_overflow=20,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
-        _sqlite_setup(eng, settings.sqlite_busy_timeout_ms)
+        _sqlite_setup(eng, settings.sqlite_busy_timeout_ms, settings.sqlite_mmap_bytes)
         return eng
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -71,7 +71,7 @@ def make_engine(url: str, *, pool_size: int | None = None, echo: bool = False) -
     )
 
 
-def sqlite_pragmas(busy_ms: int) -> list[str]:
+def sqlite_pragmas(busy_ms: int, mmap_bytes: int = 0) -> list[str]:
     """How every SQLite connection is set up (the benchmarks' bare connections too)."""
     return [
         "journal_mode=WAL",
@@ -83,16 +83,17 @@ def sqlite_pragmas(busy_ms: int) -> list[str]:
         # Checkpoints run on the Checkpointer's thread; this is only the backstop should it
         # fall behind (a WAL of this many pages, ~40 MB, makes the committing writer do one).
         f"wal_autocheckpoint={WAL_BACKSTOP_PAGES}",
+        f"mmap_size={max(int(mmap_bytes), 0)}",
     ]
 
 
-def _sqlite_setup(eng: sa.Engine, busy_ms: int) -> None:
+def _sqlite_setup(eng: sa.Engine, busy_ms: int, mmap_bytes: int) -> None:
     @event.listens_for(eng, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Autocommit at the driver level: we issue BEGIN ourselves (IMMEDIATE for writes).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        for pragma in sqlite_pragmas(busy_ms):
+        for pragma in sqlite_pragmas(busy_ms, mmap_bytes):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 

@@ -12,6 +12,7 @@ from helpers import open_objection
 from engine.db import WAL_BACKSTOP_PAGES, Checkpointer, Database
 from engine.migrate import upgrade
 from engine.service import SYSTEM
+from engine.settings import get_settings
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -42,6 +43,13 @@ def test_connections_leave_checkpoints_to_the_thread_with_a_high_backstop(
     with database.read() as conn:
         pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
     assert pages == WAL_BACKSTOP_PAGES >= 5000
+
+
+@SQLITE_ONLY
+def test_reads_go_through_a_memory_map(database: Database) -> None:
+    with database.read() as conn:
+        mapped = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+    assert mapped == get_settings().sqlite_mmap_bytes > 2**30
 
 
 def test_the_checkpointer_copies_the_wal_after_commits_and_stops_when_idle(
