@@ -96,7 +96,7 @@ def test_an_in_memory_database_has_no_checkpointer() -> None:
 
 
 def _steady_writes(tmp_path: Path, name: str, rewind_frames: int | None) -> tuple[int, int]:
-    """Write without pause for a while beside a quick checkpointer: (largest WAL in pages,
+    """Write without pause beside a quick checkpointer: (largest WAL in pages,
     writer-side rewinds)."""
     db = Database(f"sqlite:///{tmp_path / name}", pool_size=2)
     try:
@@ -109,8 +109,9 @@ def _steady_writes(tmp_path: Path, name: str, rewind_frames: int | None) -> tupl
         with db.tx() as tx:
             tx.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, v TEXT)")
         wal = tmp_path / f"{name}-wal"
-        largest, until = 0, time.monotonic() + 1.5
-        while time.monotonic() < until:
+        # A fixed number of one-page commits, more than the backstop holds, without pause.
+        largest = 0
+        for _ in range(WAL_BACKSTOP_PAGES * 12 // 10 // 20):
             for _ in range(20):
                 with db.tx() as tx:
                     tx.execute("INSERT INTO filler (v) VALUES (:v)", {"v": "x" * 200})
@@ -131,5 +132,5 @@ def test_under_steady_writes_the_wal_starts_over_instead_of_growing_to_the_backs
     # keeps its largest size, which depends on how fast this machine writes: 1,600-2,300
     # pages on a quiet one, 6,400 once under CI's load.)
     kept, rewinds = _steady_writes(tmp_path, "rewound.db", rewind_frames=300)
-    assert rewinds >= 3
+    assert rewinds >= 2
     assert kept < WAL_BACKSTOP_PAGES * 0.9, f"the WAL reached {kept} pages"
