@@ -71,7 +71,7 @@ def make_engine(url: str, *, pool_size: int | None = None, echo: bool = False) -
     )
 
 
-def sqlite_pragmas(busy_ms: int, mmap_bytes: int = 0) -> list[str]:
+def sqlite_pragmas(busy_ms: int, mmap_bytes: int) -> list[str]:
     """How every SQLite connection is set up (the benchmarks' bare connections too)."""
     return [
         "journal_mode=WAL",
