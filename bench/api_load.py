@@ -101,7 +101,7 @@ NOTE_CORES = (
 def make_app() -> Any:
     """`uvicorn --factory api_load:make_app`: the app on REDRESS_DATABASE_URL, no engine loop,
     the engine on the benchmark's fixed clock, plus the bench-only `GET /_bench/bare`."""
-    from api.app import create_app
+    from api.app import create_app, settle_heap
     from engine.deadlines import Deadlines
     from engine.factory import build_engine
 
@@ -113,6 +113,7 @@ def make_app() -> Any:
     async def bare() -> dict[str, str]:
         return {"status": "ok"}
 
+    settle_heap()  # as `redress serve` does
     return app
 
 

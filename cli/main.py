@@ -242,7 +242,7 @@ def serve(
     """Run the HTTP server and, by default, the engine loop (sweep + delivery flows)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, settle_heap
     from workflows import runtime
     from workflows.loop import EngineLoop
 
@@ -259,8 +259,10 @@ def serve(
         f"redress on http://{host}:{port} ({engine.db.dialect}); "
         f"health: http://{host}:{port}/healthz{note}"
     )
+    app = create_app(engine)
+    settle_heap()
     try:
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         if loop:
             loop.stop()

@@ -14,10 +14,11 @@ import time
 from collections import deque
 from typing import Any
 
+from engine import schema as t
 from engine.db import Tx
-from engine.queries import case_notices_in
 from engine.service import Actor, Engine
 from states.errors import NotFound, RedressError
+from states.spec import Label
 
 _DUMMY_HASH = "0" * 64
 CASE_NO = re.compile(r"[A-Za-z0-9]{4,32}")
@@ -33,6 +34,13 @@ _HIDDEN = {
     "reject_extension",
 }
 
+
+_FILED = Label(zh="提交申请", en="application filed")
+_TIMELINE = "SELECT trigger, to_state, at FROM case_events WHERE case_id = :id ORDER BY seq"
+_APPLICANT_NOTICES = (
+    "SELECT id, name, subject, created_at FROM notices "
+    "WHERE case_id = :id AND lang = :lang AND recipient = 'applicant' ORDER BY id"
+)
 
 # What the applicant can do through /status: supply documents, ask for a review, withdraw.
 APPLICANT_ACTIONS = ("supplement", "request_review", "withdraw")
@@ -112,31 +120,38 @@ def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any
 
 
 def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
+    # Reads only what the page shows (not the handler's case view with its payloads, hashes
+    # and delivery records): applicants check their cases often, from phones.
     assert actor.case_id is not None
     case = engine._load_case(tx, actor.case_id, actor)
-    view = engine.case_view_in(tx, case, actor, lang)
-    proc = engine.registry.get(view["procedure"], view["definition_version"])
+    proc = engine.registry.get(case.procedure, case.definition_version)
+    state = proc.states[case.state]
+    rec = case.record()
     timeline = []
-    for e in engine.events_in(tx, case, actor):
-        if e["trigger"] in _HIDDEN:
+    for trigger, to_state, at in tx.all(_TIMELINE, {"id": case.id}):
+        if trigger in _HIDDEN:
             continue
-        if e["trigger"] == "submit":
-            label = {"zh": "提交申请", "en": "application filed"}
-        elif e["trigger"] in proc.branches:
-            label = proc.branches[e["trigger"]][0].label.model_dump()
+        if trigger == "submit":
+            label = _FILED.get(lang)
+        elif trigger in proc.branches:
+            label = proc.branches[trigger][0].label.get(lang)
         else:
             continue
         timeline.append(
             {
-                "at": e["at"],
-                "event": e["trigger"],
-                "label": label["en" if lang.startswith("en") else "zh"],
-                "state": e["to"],
-                "state_label": proc.states[e["to"]].label.get(lang),
+                "at": t.to_ts(at),
+                "event": trigger,
+                "label": label,
+                "state": to_state,
+                "state_label": proc.states[to_state].label.get(lang),
             }
         )
     running = sorted(
-        (d for d in view["deadlines"] if d["status"] in ("active", "paused")),
+        (
+            d
+            for d in engine.deadlines_in(tx, proc, case.id, lang, engine.now())
+            if d["status"] in ("active", "paused")
+        ),
         # Running deadlines first, by due day; one paused (waiting for the applicant) after.
         key=lambda d: (d["status"] == "paused", d["due_day"] is None, d["due_day"]),
     )
@@ -150,18 +165,19 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             "provisional": d["provisional"],
             "paused": d["status"] == "paused",
         }
-    record = view["record"]
-    mine = case_notices_in(tx, actor.case_id, "en" if lang.startswith("en") else "zh", "applicant")
+    notices = tx.all(
+        _APPLICANT_NOTICES, {"id": case.id, "lang": "en" if lang.startswith("en") else "zh"}
+    )
     return {
-        "case_no": view["case_no"],
-        "procedure": view["procedure"],
+        "case_no": case.case_no,
+        "procedure": case.procedure,
         "procedure_title": proc.spec.title.get(lang),
-        "state": view["state"],
-        "state_label": view["state_label"],
-        "summary": view["summary"],
-        "applicant_todo": view["applicant_todo"],
-        "closed": view["closed"],
-        "filed_on": view["filed_on"],
+        "state": case.state,
+        "state_label": state.label.get(lang),
+        "summary": state.summary.get(lang),
+        "applicant_todo": state.applicant_todo.get(lang) if state.applicant_todo else None,
+        "closed": proc.is_closed(case.state),
+        "filed_on": t.to_date(case.row[22]),
         "next_step": next_step,
         "deadlines": [
             {
@@ -174,18 +190,20 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
         ],
         "timeline": timeline,
         "actions": [
-            a["trigger"] for a in view["allowed_actions"] if a["trigger"] in APPLICANT_ACTIONS
+            trig
+            for trig in engine._allowed_triggers(proc, case, actor, rec)
+            if trig in APPLICANT_ACTIONS
         ],
-        "version": view["version"],
-        "record": {"status": record["status"], "disputed": record["disputed"]},
+        "version": case.version,
+        "record": {"status": rec.status, "disputed": rec.disputed},
         "notices": [
             {
-                "id": n["id"],
-                "name": n["name"],
-                "subject": n["subject"],
-                "created_at": n["created_at"],
-                "pdf_url": f"/api/v1/status/{view['case_no']}/notices/{n['id']}/pdf",
+                "id": nid,
+                "name": name,
+                "subject": subject,
+                "created_at": t.to_ts(created_at),
+                "pdf_url": f"/api/v1/status/{case.case_no}/notices/{nid}/pdf",
             }
-            for n in mine
+            for nid, name, subject, created_at in notices
         ],
     }

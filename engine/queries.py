@@ -294,7 +294,6 @@ def case_notices_in(
     tx: Tx, case_id: int, lang: str | None = None, recipient: str | None = None
 ) -> list[dict[str, Any]]:
     """`case_notices` inside a caller's transaction, the case already checked as visible."""
-    # Raw SQL: the applicant's status page runs this on every look-up.
     q, params = _NOTICES, {"case_id": case_id, "lang": lang, "recipient": recipient}
     if lang:
         q += " AND lang = :lang"

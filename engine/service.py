@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -1122,12 +1122,12 @@ class Engine:
         return actor.department_id in (case.department_id, case.determining_unit)
 
     def _allowed_names(self, proc: Procedure, case: _Case, actor: Actor) -> list[str]:
-        return [a["trigger"] for a in self._allowed(proc, case, actor, None)]
+        return list(self._allowed_triggers(proc, case, actor, None))
 
-    def _allowed(
+    def _allowed_triggers(
         self, proc: Procedure, case: _Case, actor: Actor, rec: RecordState | None
-    ) -> list[dict[str, Any]]:
-        out = []
+    ) -> Iterator[str]:
+        """The triggers `actor` may fire on `case` now, in the procedure's order."""
         ctx = Context(case.data, {}, rec, self.today(), proc.spec.rules)
         for trig in proc.triggers_from(case.state):
             b = proc.branches[trig][0]
@@ -1138,6 +1138,14 @@ class Engine:
             # Judged without the command's fields: guards on those are checked when it is sent.
             if proc.guard_verdicts(case.state, trig, ctx):
                 continue
+            yield trig
+
+    def _allowed(
+        self, proc: Procedure, case: _Case, actor: Actor, rec: RecordState | None
+    ) -> list[dict[str, Any]]:
+        out = []
+        for trig in self._allowed_triggers(proc, case, actor, rec):
+            b = proc.branches[trig][0]
             out.append(
                 {
                     "trigger": trig,
@@ -1626,11 +1634,6 @@ class Engine:
         proc = self.registry.get(case.procedure, case.definition_version)
         rec = case.record()
         row = case.row
-        timers = tx.all(
-            "SELECT name, status, due_day, due_at, provisional, remaining, extended_days, "
-            "period FROM timers WHERE case_id = :id ORDER BY id",
-            {"id": case_id},
-        )
         allowed = self._allowed(proc, case, actor, rec)
         state = proc.states[case.state]
         applicant = json.loads(case.applicant_json)
@@ -1664,25 +1667,34 @@ class Engine:
                 "severity": rec.severity,
                 "content": rec.content,
             },
-            "deadlines": [
-                {
-                    "timer": r[0],
-                    "label": proc.timers[r[0]].label.get(lang) if r[0] in proc.timers else r[0],
-                    "status": r[1],
-                    "due_day": t.to_date(r[2]),
-                    "due_at": t.to_ts(r[3]),
-                    "provisional": bool(r[4]),
-                    "overdue": r[1] == "active"
-                    and r[3] is not None
-                    and (t.to_ts(r[3]) or now) <= now,
-                    "remaining": r[5],
-                    "extended_days": r[6],
-                    "period": r[7],
-                }
-                for r in timers
-            ],
+            "deadlines": self.deadlines_in(tx, proc, case_id, lang, now),
             "allowed_actions": allowed,
         }
+
+    def deadlines_in(
+        self, tx: Tx, proc: Procedure, case_id: int, lang: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The case's timers, oldest first, as the case view and the status page show them."""
+        timers = tx.all(
+            "SELECT name, status, due_day, due_at, provisional, remaining, extended_days, "
+            "period FROM timers WHERE case_id = :id ORDER BY id",
+            {"id": case_id},
+        )
+        return [
+            {
+                "timer": r[0],
+                "label": proc.timers[r[0]].label.get(lang) if r[0] in proc.timers else r[0],
+                "status": r[1],
+                "due_day": t.to_date(r[2]),
+                "due_at": t.to_ts(r[3]),
+                "provisional": bool(r[4]),
+                "overdue": r[1] == "active" and r[3] is not None and (t.to_ts(r[3]) or now) <= now,
+                "remaining": r[5],
+                "extended_days": r[6],
+                "period": r[7],
+            }
+            for r in timers
+        ]
 
     def events(self, case_id: int, actor: Actor) -> list[dict[str, Any]]:
         with self.db.tx(readonly=True) as tx:
