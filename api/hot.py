@@ -4,11 +4,13 @@
 `GET /api/v1/status/{case_no}` (applicants checking on their case, often from a phone) are most
 of the API's traffic. For them FastAPI's routing, dependency solving and middleware cost more
 than the engine's own work: about 0.4 ms a request on the reference machine against 0.15 ms
-for an advance (docs/BENCHMARKS.md). `HotRoutes` is a pure ASGI layer that answers the
-*ordinary* form of these two requests itself, through the same functions the FastAPI routes
-call: the same engine command on the same write lane, the same answer (`action_response`,
-`model_response(StatusOut)`), the same errors (`problems.from_error`), the same wrong-code
-guard and the same latency metric (the request is labelled with the FastAPI route).
+for an advance (docs/BENCHMARKS.md). `HotRoutes` is a pure ASGI layer in front of FastAPI
+(`api.app.RedressAPI` hands it every HTTP request, before FastAPI's telemetry check and
+middleware stack) that answers the *ordinary* form of these two requests itself, through the
+same functions the FastAPI routes call: the same engine command on the same write lane, the
+same answer (`action_response`, `model_response(StatusOut)`), the same errors
+(`problems.from_error`; `problems.unexpected` for a bug), the same wrong-code guard and the same
+latency metric (the request is labelled with the FastAPI route).
 
 Anything out of the ordinary goes on to the FastAPI route unchanged (the body it read is
 handed on): a missing or malformed header, a body that is not a plain JSON object, a token not
@@ -20,11 +22,13 @@ the two paths answer by answer.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
@@ -52,51 +56,56 @@ LANG_QUERY = {b"": None, b"lang=zh": "zh", b"lang=en": "en"}
 
 
 class HotRoutes:
-    """Answers ordinary advances and status look-ups; passes everything else to `app`."""
+    """Answers ordinary advances and status look-ups; hands everything else to `fallback`
+    (FastAPI's own handling of the request, from its start)."""
 
-    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
-        self.app = app
+    def __init__(self, api: FastAPI, fallback: ASGIApp) -> None:
         self.api = api
+        self.fallback = fallback
         self.action_route = RouteLabel(PREFIX + "/cases/{case_id}/actions/{trigger}")
         self.status_route = RouteLabel(PREFIX + "/status/{case_no}")
         self.answered = 0  # requests answered here (tests: the path is really taken)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            method, path = scope["method"], scope["path"]
-            if method == "POST" and (m := ACTION.fullmatch(path)):
-                await self._action(scope, receive, send, int(m[1]), m[2])
-                return
-            if method == "GET" and (m := STATUS.fullmatch(path)):
-                await self._status(scope, receive, send, m[1])
-                return
-        await self.app(scope, receive, send)
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and (m := ACTION.fullmatch(path)):
+            await self._action(scope, receive, send, int(m[1]), m[2])
+        elif method == "GET" and (m := STATUS.fullmatch(path)):
+            await self._status(scope, receive, send, m[1])
+        else:
+            await self.fallback(scope, receive, send)
 
     async def _action(
         self, scope: Scope, receive: Receive, send: Send, case_id: int, trigger: str
     ) -> None:
+        start = time.perf_counter()
         body, complete = await _read_body(receive, MAX_BODY)
         command = _ordinary_action(scope, body) if complete and case_id <= 2**53 else None
         if command is None:
-            await self.app(scope, _replay(body, complete, receive), send)
+            await self.fallback(scope, _replay(body, complete, receive), send)
             return
         actor, version, key, payload = command
         engine: Engine = self.api.state.engine
-        scope["route"] = self.action_route  # the latency metric's label, as FastAPI sets it
+        scope["route"] = self.action_route  # as FastAPI sets it
         try:
             result = await self.api.state.lane.run(
                 engine.advance, case_id, trigger, actor, payload, version, key
             )
         except RedressError as exc:
-            await self._answer(problems.from_error(exc), scope, receive, send)
-            return
-        await self._answer(action_response(result), scope, receive, send)
+            response: Response = problems.from_error(exc)
+        except Exception as exc:
+            await self._answer(problems.unexpected(exc), scope, receive, send, start)
+            raise  # as Starlette's error layer does: the server logs it too
+        else:
+            response = action_response(result)
+        await self._answer(response, scope, receive, send, start)
 
     async def _status(self, scope: Scope, receive: Receive, send: Send, case_no: str) -> None:
+        start = time.perf_counter()
         lang = LANG_QUERY.get(scope["query_string"], "?")
         headers = _headers(scope) if lang != "?" else None
         if headers is None:
-            await self.app(scope, receive, send)
+            await self.fallback(scope, receive, send)
             return
         state = self.api.state
         engine: Engine = state.engine
@@ -111,13 +120,28 @@ class HotRoutes:
                 lambda: status_lookup(engine, case_no, code, lang),
             )
         except RedressError as exc:
-            await self._answer(problems.from_error(exc), scope, receive, send)
-            return
-        await self._answer(model_response(StatusOut, view), scope, receive, send)
+            response: Response = problems.from_error(exc)
+        except Exception as exc:
+            await self._answer(problems.unexpected(exc), scope, receive, send, start)
+            raise
+        else:
+            response = model_response(StatusOut, view)
+        await self._answer(response, scope, receive, send, start)
 
-    async def _answer(self, response: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _answer(
+        self, response: Response, scope: Scope, receive: Receive, send: Send, start: float
+    ) -> None:
         self.answered += 1
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        finally:
+            # The latency metric, as api.app.Timing records FastAPI's answers.
+            self.api.state.latency.observe(
+                scope["method"],
+                scope["route"].path,
+                response.status_code,
+                time.perf_counter() - start,
+            )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -197,13 +198,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
-        # A bug, not bad input: logged with its traceback by the server; no details leak.
-        import logging
+        return unexpected(exc)
 
-        logging.getLogger("redress.api").exception("unhandled error", exc_info=exc)
-        return problem(
-            500, "internal error; it has been logged", "服务器内部错误，已记录", "internal"
-        )
+
+def unexpected(exc: Exception) -> JSONResponse:
+    """A bug, not bad input: logged with its traceback by the server; no details leak."""
+    logging.getLogger("redress.api").exception("unhandled error", exc_info=exc)
+    return problem(500, "internal error; it has been logged", "服务器内部错误，已记录", "internal")
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # SQLite: the most API commands committed together by the write lane (engine/lane.py).
     # Measured with 16 clients: 1 → 603 advances/s, 8 → 815, 64 → 930 (docs/BENCHMARKS.md).
     write_group_max: int = 64
+    # FastAPI's own OpenTelemetry spans, metrics and logs (when a provider is configured):
+    # off by default, as redress exports Prometheus metrics at /metrics. On, every request
+    # goes through FastAPI's routing, so that each is traced (api/app.py).
+    otel: bool = False
     # Applicant access codes and user tokens are hashed with this pepper.
     secret_key: str = "dev-only-change-me"
     # The public credit platform's endpoint for record changes; unset: logged only.

@@ -12,14 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import V1, Api, make_api
+from api_support import V1, Api, make_api, problem
 from conftest import World
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import deps
 from api.app import create_app
-from api.hot import HotRoutes
 
 
 class Pair:
@@ -29,8 +27,8 @@ class Pair:
         self.api = api
         self.hot = api.client
         self.cold = TestClient(create_app(api.world.engine, hot_routes=False))
-        self.hot.get("/healthz")  # builds the middleware stack
-        self.layer = _hot_layer(api.app)
+        assert api.app.hot is not None and self.cold.app.hot is None  # type: ignore[attr-defined]
+        self.layer = api.app.hot
 
     def twin_cases(self, steps: list[str] | None = None) -> tuple[int, int, int]:
         """Two objection cases in the same state: (hot's case, cold's case, version)."""
@@ -54,14 +52,6 @@ class Pair:
                 h["Authorization"] = f"Bearer {self.api.world.tokens[user]}"
             out.append(client.post(f"{V1}/cases/{cid}/actions/{trigger}", headers=h, **kw))
         return out[0], out[1]
-
-
-def _hot_layer(app: FastAPI) -> HotRoutes:
-    layer: Any = app.middleware_stack
-    while layer is not None and not isinstance(layer, HotRoutes):
-        layer = getattr(layer, "app", None)
-    assert isinstance(layer, HotRoutes)
-    return layer
 
 
 def same(hot: httpx.Response, cold: httpx.Response, ids: tuple[int, int] = (0, 0)) -> None:
@@ -221,3 +211,39 @@ def test_hot_requests_are_measured_under_their_route(pair: Pair) -> None:
     assert re.search(r"_count\{" + re.escape(label), metrics), metrics
     paths = pair.api.app.openapi()["paths"]
     assert {pair.layer.action_route.path, pair.layer.status_route.path} <= set(paths)
+
+
+def test_an_unexpected_error_on_the_hot_path_is_a_logged_500_problem(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A bug, not bad input: the same answer FastAPI's error layer gives, and the server
+    # still sees the exception (logged and raised, as Starlette's error layer does).
+    a, _, v = pair.twin_cases()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pair.api.world.engine, "advance", broken)
+    client = TestClient(pair.api.app, raise_server_exceptions=False)
+    before = pair.layer.answered
+    h = {"Authorization": f"Bearer {pair.api.world.tokens['office_handler']}", "If-Match": str(v)}
+    r = client.post(f"{V1}/cases/{a}/actions/accept", headers=h, json={})
+    assert pair.layer.answered == before + 1
+    body = problem(r, 500, "internal")
+    assert "a bug" not in r.text and body["detail"].startswith("internal error")
+    assert any("unhandled error" in rec.message for rec in caplog.records)
+    metrics = client.get("/metrics").text
+    label = 'method="POST",route="/api/v1/cases/{case_id}/actions/{trigger}",status="500"} 1.0'
+    assert re.search(r"_count\{" + re.escape(label), metrics), metrics
+
+
+def test_with_opentelemetry_on_every_request_goes_through_fastapi(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # REDRESS_OTEL: FastAPI's own telemetry, which wraps its routing, sees every request.
+    monkeypatch.setattr(world.engine.settings, "otel", True)
+    traced = create_app(world.engine)
+    assert traced.hot is None and traced._telemetry["tracing"] is True
+    monkeypatch.setattr(world.engine.settings, "otel", False)
+    plain = create_app(world.engine)
+    assert plain.hot is not None and plain._telemetry["tracing"] is False
