@@ -12,8 +12,8 @@ docs/BENCHMARKS.md). SQLAlchemy still owns the pool, the schema, migrations and 
 SQLite has one writer at a time. Writers in this process queue on an in-process lock before
 `BEGIN IMMEDIATE`, so they wait in order instead of in the busy handler's growing sleeps (which
 gave the API a p99 of hundreds of milliseconds). `Database.group` runs several commands in one
-SQLite transaction, each inside its own savepoint (group commit, as `engine/lane.py` uses it):
-a command that fails rolls back alone, and nobody is answered before the commit.
+SQLite transaction (group commit, as `engine/lane.py` uses it): a command that fails rolls back
+alone, and nobody is answered before the commit.
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ class Database:
         self.dialect = self.engine.dialect.name
         # SQLite's one writer, queued in this process (see the module's docstring).
         self._writer = threading.Lock() if self.dialect == "sqlite" else None
-        self._local = threading.local()  # .group: the raw connection of an open group
+        self._local = threading.local()  # .group: the open group (_Group), if any
+        self.group_reruns = 0  # groups run again with savepoints (see `_group`), for tests
         self._write_fairy: Any = None  # SQLite: the writer's own pooled connection, kept
         memory = ":memory:" in url or "mode=memory" in url or url.rstrip("/") == "sqlite:"
         self.checkpointer = (
@@ -171,9 +172,11 @@ class Database:
         a read-only one takes none. Inside `group` it is a savepoint of the group's
         transaction, so it sees the group's earlier writes.
         """
-        grouped = getattr(self._local, "group", None)
+        grouped: _Group | None = getattr(self._local, "group", None)
         if grouped is not None:
-            return self._savepoint(grouped)
+            if grouped.savepoints:
+                return self._savepoint(grouped.raw)
+            return _Joined(Tx(grouped.raw, self.dialect))
         if self._writer is not None and not readonly:
             return _SqliteWrite(self, lock=True)
         return self._pooled_tx()
@@ -230,7 +233,7 @@ class Database:
     def group(
         self, commands: Sequence[Callable[[], Any]], *, wait: bool = True
     ) -> list[tuple[bool, Any]] | None:
-        """Run commands in one transaction, each in its own savepoint; commit once.
+        """Run commands in one transaction; commit once.
 
         Returns, per command, (True, its result) or (False, the exception it raised; its
         writes rolled back). Every result stands only once this returns: if the commit
@@ -244,17 +247,39 @@ class Database:
             if not self._writer.acquire(blocking=wait):
                 return None
             try:
-                return self._group(_SqliteWrite(self, lock=False), commands)
+                return self._group(lambda: _SqliteWrite(self, lock=False), commands)
             finally:
                 self._writer.release()
-        return self._group(self.tx(), commands)
+        return self._group(self.tx, commands)
 
     def _group(
-        self, transaction: AbstractContextManager[Tx], commands: Sequence[Callable[[], Any]]
+        self,
+        transaction: Callable[[], AbstractContextManager[Tx]],
+        commands: Sequence[Callable[[], Any]],
+    ) -> list[tuple[bool, Any]]:
+        # A command refused before it writes (a stale version, a trigger not allowed now: the
+        # usual refusals) has nothing to take back, so on SQLite the commands first run
+        # without savepoints, which cost two statements each. If one fails after writing, the
+        # group is rolled back and run again, each command in its own savepoint. PostgreSQL
+        # always takes the savepoints: there a failed statement aborts the transaction.
+        if self.dialect == "sqlite":
+            try:
+                return self._run_group(transaction(), commands, savepoints=False)
+            except _WroteThenFailed:
+                self.group_reruns += 1
+        return self._run_group(transaction(), commands, savepoints=True)
+
+    def _run_group(
+        self,
+        transaction: AbstractContextManager[Tx],
+        commands: Sequence[Callable[[], Any]],
+        *,
+        savepoints: bool,
     ) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with transaction as tx:
-            self._local.group = tx._raw
+            raw = tx._raw
+            self._local.group = _Group(raw, savepoints)
             try:
                 for command in commands:
                     try:
@@ -288,6 +313,40 @@ class Database:
                     self._write_fairy.close()
                     self._write_fairy = None
         self.engine.dispose()
+
+
+class _WroteThenFailed(BaseException):
+    """A grouped command's transaction failed after writing, with no savepoint to take its
+    writes back. A BaseException, so that a command catching errors cannot swallow it."""
+
+
+class _Group:
+    """The open group of this thread: its connection, and whether commands take savepoints."""
+
+    __slots__ = ("raw", "savepoints")
+
+    def __init__(self, raw: Any, savepoints: bool) -> None:
+        self.raw = raw
+        self.savepoints = savepoints
+
+
+class _Joined:
+    """A command's transaction inside a group run without savepoints: the group's own. If it
+    fails after writing, the whole group is rolled back (and run again with savepoints)."""
+
+    __slots__ = ("_changes", "_tx")
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self._changes = 0
+
+    def __enter__(self) -> Tx:
+        self._changes = self._tx._raw.total_changes
+        return self._tx
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and self._tx._raw.total_changes != self._changes:
+            raise _WroteThenFailed from exc
 
 
 class _SqliteWrite:

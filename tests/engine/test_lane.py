@@ -1,8 +1,9 @@
 """Group commit (`Database.group`) and the API's write lane (`engine/lane.py`).
 
-On SQLite the lane runs the commands queued since its last commit in one transaction, each in
-its own savepoint; on PostgreSQL it runs each command alone in a worker thread. Either way an
-answer means "stored", a refused command writes nothing, and the others are unaffected.
+On SQLite the lane runs the commands queued since its last commit in one transaction (each in
+its own savepoint if one fails after writing); on PostgreSQL it runs each command alone in a
+worker thread. Either way an answer means "stored", a refused command writes nothing, and the
+others are unaffected.
 """
 
 from __future__ import annotations
@@ -52,6 +53,54 @@ def test_group_commits_the_good_and_rolls_back_each_refusal_alone(world: World) 
     assert eng.case_view(b.case_id, SYSTEM)["version"] == 1  # the failed writes are gone
     after = snapshot(eng)
     assert after["case_events"] == before["case_events"] + 2
+    assert eng.verify_audit() == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_refusals_cost_no_savepoints_and_a_write_then_failure_reruns_the_group(
+    world: World,
+) -> None:
+    # On SQLite a group first runs without savepoints (two statements a command): a refusal
+    # made before writing has nothing to take back. A command that fails after writing,
+    # even one that catches its own error, sends the group round again with savepoints.
+    eng = world.engine
+    handler = world.actor("office_handler")
+    a, b, c = (open_objection(world) for _ in range(3))
+    statements: list[str] = []
+    raw = eng.db.writer_connection()
+    raw.set_trace_callback(statements.append)
+    try:
+        outcomes = eng.db.group(
+            [
+                lambda: eng.advance(a.case_id, "accept", handler, {}, 1),
+                lambda: eng.advance(b.case_id, "accept", handler, {}, 5),  # stale: refused
+                lambda: eng.advance(b.case_id, "no_such_trigger", handler, {}, 1),
+            ]
+        )
+    finally:
+        raw.set_trace_callback(None)
+    assert [ok for ok, _ in outcomes] == [True, False, False]
+    assert eng.db.group_reruns == 0
+    assert not [q for q in statements if "SAVEPOINT" in q.upper()], statements
+
+    def swallows_its_own_failure() -> str:
+        try:
+            with eng.db.tx() as tx:
+                tx.execute("UPDATE cases SET version = 99 WHERE id = :id", {"id": c.case_id})
+                raise RuntimeError("half done")
+        except RuntimeError:
+            return "carried on"
+
+    outcomes = eng.db.group(
+        [
+            lambda: eng.advance(b.case_id, "accept", handler, {}, 1),
+            swallows_its_own_failure,
+            lambda: eng.advance(c.case_id, "accept", handler, {}, 1),
+        ]
+    )
+    assert outcomes[1] == (True, "carried on") and eng.db.group_reruns == 1
+    assert [outcomes[0][1].version, outcomes[2][1].version] == [2, 2]  # c's write was undone
+    assert eng.case_view(c.case_id, SYSTEM)["version"] == 2
     assert eng.verify_audit() == []
 
 
