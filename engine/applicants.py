@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any
 
 from engine import schema as t
+from engine import sql
 from engine.db import Tx
 from engine.service import Actor, Engine
 from states.errors import NotFound, RedressError
@@ -177,7 +178,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
         "summary": state.summary.get(lang),
         "applicant_todo": state.applicant_todo.get(lang) if state.applicant_todo else None,
         "closed": proc.is_closed(case.state),
-        "filed_on": t.to_date(case.row[22]),
+        "filed_on": t.to_date(case.row[sql.CASE_FILED_ON]),
         "next_step": next_step,
         "deadlines": [
             {

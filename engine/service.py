@@ -47,6 +47,7 @@ from states.records import (
     RECORD_STATUSES,
     SEVERITIES,
     SOURCE_CATEGORIES,
+    SOURCE_LABELS,
     SUBJECT_KINDS,
     RecordChange,
     RecordState,
@@ -148,7 +149,7 @@ class _Case:
 
     def record(self) -> RecordState:
         """The case's record as read (and, on PostgreSQL, locked) with the case."""
-        return _record_state(self.row[5], self.row[15:22])
+        return _record_state(self.row[5], self.row[sql.CASE_RECORD])
 
 
 _ORJSON_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -215,7 +216,7 @@ def _event_body(
 
 
 def _record_state(record_id: int, r: Sequence[Any]) -> RecordState:
-    """A record from RECORD_FOR_UPDATE's columns after the id (CASE_FOR_COMMAND's 15-21)."""
+    """A record from RECORD_FOR_UPDATE's columns after the id (CASE_FOR_COMMAND's CASE_RECORD)."""
     return RecordState(
         id=record_id,
         version=r[0],
@@ -225,6 +226,8 @@ def _record_state(record_id: int, r: Sequence[Any]) -> RecordState:
         published_from=t.to_date(r[4]) or date.min,
         content=loads(r[5]),
         repair_barred_until=t.to_date(r[6]),
+        source_category=r[7],
+        decision_date=t.to_date(r[8]),
     )
 
 
@@ -593,7 +596,7 @@ class Engine:
         row = tx.one(q, {"id": record_id})
         if row is None:
             raise NotFound(f"no record {record_id}", f"没有编号为{record_id}的记录")
-        return _record_state(row[0], row[1:]), row[8], row[9]
+        return _record_state(row[0], row[1:10]), row[10], row[11]
 
     def _apply_record_change(
         self,
@@ -816,7 +819,7 @@ class Engine:
             if started:
                 detail["deadlines"] = started
             notices = self._queue_notices(
-                tx, proc, case, proc.spec.intake_notices, 1, now, "submit", fields, detail
+                tx, proc, case, proc.spec.intake_notices, 1, now, "submit", fields, detail, rec
             )
             if notices:
                 detail["notices"] = notices
@@ -992,7 +995,7 @@ class Engine:
                 )
                 detail["record_version"] = record_version
         notices = self._queue_notices(
-            tx, proc, case, branch.notices, seq, now, trigger, fields, detail
+            tx, proc, case, branch.notices, seq, now, trigger, fields, detail, rec
         )
         if notices:
             detail["notices"] = notices
@@ -1396,13 +1399,17 @@ class Engine:
         trigger: str,
         fields: Mapping[str, Any] | None = None,
         detail: Mapping[str, Any] | None = None,
+        rec: RecordState | None = None,
     ) -> list[str]:
         """Queue each notice on every channel its recipient is reached by, with the values
-        the letter needs taken now (what the decision said, the new deadline ...)."""
+        the letter needs taken now (what the decision said, the new deadline ...). `rec`:
+        the case's record, if the caller has it already (else read from the case's row)."""
         if not names:
             return []
         rows = []
-        context = self._notice_context(proc, case, trigger, fields or {}, detail or {}, seq, now)
+        context = self._notice_context(
+            proc, case, rec or case.record(), trigger, fields or {}, detail or {}, seq, now
+        )
         at = self._ts(now)
         for name in names:
             spec = proc.notices[name]
@@ -1452,6 +1459,7 @@ class Engine:
         self,
         proc: Procedure,
         case: _Case,
+        rec: RecordState,
         trigger: str,
         fields: Mapping[str, Any],
         detail: Mapping[str, Any],
@@ -1482,7 +1490,16 @@ class Engine:
                 "filed_on": data.get("filed_on", ""),
             },
             "applicant": {"name": person.get("name", ""), "kind": person.get("kind", "")},
-            "record": {"subject_name": case.subject_name},
+            # The record as its subject knows it: not only by name, as a subject may have
+            # several (templates v2 on).
+            "record": {
+                "id": rec.id,
+                "subject_name": case.subject_name,
+                "category": letters.label(
+                    SOURCE_LABELS.get(rec.source_category), rec.source_category
+                ),
+                "decision_date": rec.decision_date.isoformat() if rec.decision_date else "",
+            },
             "office": names.get(
                 case.department_id, {"zh": case.department_id, "en": case.department_id}
             ),
@@ -1656,9 +1673,9 @@ class Engine:
             "assignee_id": case.assignee_id,
             "applicant": applicant,
             "data": case.data,
-            "filed_on": t.to_date(row[22]),
-            "opened_at": t.to_ts(row[23]),
-            "closed_at": t.to_ts(row[24]),
+            "filed_on": t.to_date(row[sql.CASE_FILED_ON]),
+            "opened_at": t.to_ts(row[sql.CASE_OPENED_AT]),
+            "closed_at": t.to_ts(row[sql.CASE_CLOSED_AT]),
             "record": {
                 "id": rec.id,
                 "version": rec.version,

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-# The case and its record in one read (columns 15-21 are the record's, as RECORD_FOR_UPDATE;
-# 22-24 what the case view adds): a step that changes the record needs no second statement.
+# The case and its record in one read (CASE_RECORD: the record's columns, as RECORD_FOR_UPDATE
+# has them after the id; then what the case view adds): a step that changes the record needs
+# no second statement.
 CASE_FOR_COMMAND = """
 SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
        c.department_id, c.assignee_id, c.data, c.event_seq, c.last_hash, c.case_no,
        r.determining_unit, c.applicant, r.subject_name,
        r.version, r.status, r.disputed, r.severity, r.published_from, r.content,
-       r.repair_barred_until, c.filed_on, c.opened_at, c.closed_at
+       r.repair_barred_until, r.source_category, r.decision_date,
+       c.filed_on, c.opened_at, c.closed_at
 FROM cases c JOIN credit_records r ON r.id = c.record_id
 WHERE c.id = :id
 """
@@ -55,9 +57,12 @@ VALUES (:case_id, :seq, :trigger, :from_state, :to_state, :case_version, :actor,
        :actor_role, :at, :payload, :detail, :prev_hash, :hash, :idempotency_key, :request_hash)
 """
 
+CASE_RECORD = slice(15, 24)
+CASE_FILED_ON, CASE_OPENED_AT, CASE_CLOSED_AT = 24, 25, 26
+
 RECORD_FOR_UPDATE = """
 SELECT id, version, status, disputed, severity, published_from, content, repair_barred_until,
-       determining_unit, subject_name
+       source_category, decision_date, determining_unit, subject_name
 FROM credit_records WHERE id = :id
 """
 

@@ -29,6 +29,13 @@ SOURCE_CATEGORIES: tuple[str, ...] = (
     "government_sanction",
     "accountability",
 )
+SOURCE_LABELS: Mapping[str, tuple[str, str]] = {
+    "judicial_judgment": ("司法裁判", "court judgment"),
+    "administrative_penalty": ("行政处罚", "administrative penalty"),
+    "disciplinary_sanction": ("纪律处分", "disciplinary sanction"),
+    "government_sanction": ("政务处分", "government sanction"),
+    "accountability": ("问责", "accountability"),
+}
 
 # published: on the platform; the others end publication in different ways.
 RecordStatus = Literal[
@@ -71,6 +78,9 @@ class RecordState:
     published_from: date
     content: Mapping[str, Any] = field(default_factory=dict)
     repair_barred_until: date | None = None
+    # What identifies the record to its subject in a letter, beside the subject's name.
+    source_category: str = ""
+    decision_date: date | None = None
 
 
 @dataclass(frozen=True)

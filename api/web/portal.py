@@ -9,6 +9,7 @@ errors beside their fields and changes nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from engine.queries import find_records, get_record, notice
 from engine.service import Actor
 from states.errors import Forbidden, Ineligible, InvalidPayload, NotFound, RedressError
 from states.identifiers import IdentifierError, validate_subject_identifier
-from states.records import STATUS_LABELS, SUBJECT_KINDS
+from states.records import SOURCE_LABELS, STATUS_LABELS, SUBJECT_KINDS
 
 router = APIRouter(include_in_schema=False)
 PUBLIC = Actor(name="applicant", role="applicant")
@@ -37,13 +38,6 @@ KIND_LABELS = {
     "government": ("机关事业单位", "government body"),
     "civil_servant": ("公务员", "civil servant"),
     "person": ("自然人", "natural person"),
-}
-SOURCE_LABELS = {
-    "judicial_judgment": ("司法裁判", "court judgment"),
-    "administrative_penalty": ("行政处罚", "administrative penalty"),
-    "disciplinary_sanction": ("纪律处分", "disciplinary sanction"),
-    "government_sanction": ("政务处分", "government sanction"),
-    "accountability": ("问责", "accountability"),
 }
 SEVERITY_LABELS = {
     "minor": ("轻微", "minor"),
@@ -79,7 +73,7 @@ COMMITMENTS = {
 }
 
 
-def _label(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
+def _label(table: Mapping[str, tuple[str, str]], key: str, lang: str) -> str:
     pair = table.get(key)
     if pair is None:
         return key

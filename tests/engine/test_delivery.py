@@ -110,6 +110,7 @@ def test_objection_result_mailed_in_chinese(world: World, smtp: Smtp) -> None:
     letter = next(m for m in mails if "异议核查结果告知书" in str(m["Subject"]))
     assert letter["To"] == APPLICANT["email"]
     body = _text(letter)
+    record_id = world.engine.case_view(case.case_id, SYSTEM)["record"]["id"]
     for expected in (
         case.case_no,
         "处理结果：撤销",
@@ -118,6 +119,8 @@ def test_objection_result_mailed_in_chinese(world: World, smtp: Smtp) -> None:
         "申请复核",
         "60日内依法申请行政复议",
         "6个月内依法向人民法院提起行政诉讼",
+        f"所涉信用记录：编号{record_id}，",  # the record, not only its subject's name
+        "行政处罚，",
     ):
         assert expected in body, (expected, body)
     assert "<p>" not in body
@@ -127,7 +130,7 @@ def test_objection_result_mailed_in_chinese(world: World, smtp: Smtp) -> None:
     kept = case_notices(world.engine, case.case_id, SYSTEM, "zh", "applicant")
     result_notice = next(n for n in kept if n["name"] == "objection_result")
     assert result_notice["subject"] == str(letter["Subject"])
-    assert (result_notice["template"], result_notice["template_version"]) == ("objection_result", 1)
+    assert (result_notice["template"], result_notice["template_version"]) == ("objection_result", 2)
     assert {"channel": "email", "status": "sent", "attempts": 1} in result_notice["deliveries"]
     assert {"channel": "inapp", "status": "sent", "attempts": 1} in result_notice["deliveries"]
 

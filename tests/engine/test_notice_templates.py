@@ -131,6 +131,11 @@ def _check_letter(name: str, ctx: dict[str, Any], lang: str, r: notices.Rendered
     assert ctx["notice_no"] in r.body and ctx["issued_on"] in r.body
     office = ctx["office"][lang]
     assert office in r.body
+    # The record is named as its subject knows it, not only by the subject's name.
+    record = ctx["record"]
+    line = {"zh": "所涉信用记录：编号", "en": "The record concerned: no. "}[lang]
+    assert f"{line}{record['id']}" in r.text, r.text
+    assert record["category"][lang] in r.body and record["decision_date"] in r.body
     fields, data = ctx["fields"], ctx["data"]
     if name in DECISIONS:
         source = data if name == "objection_result" else fields
@@ -201,7 +206,7 @@ def test_every_notice_renders_for_every_transition(
     assert recipients["forward_to_unit"] == "determining_unit"
     for name, payload in queued:
         ctx = payload["context"]
-        assert payload["template"] == name and payload["version"] == 1
+        assert payload["template"] == name and payload["version"] == notices.latest(name)
         for lang in notices.LANGS:
             rendered = _render(payload, lang)
             _check_letter(name, ctx, lang, rendered)
@@ -365,3 +370,21 @@ def test_staff_messages(step: int, notify: str, zh: str, en: str) -> None:
     broken = {k: v for k, v in ctx.items() if k != "timer"}
     with pytest.raises(jinja2.exceptions.UndefinedError):
         notices.render("staff_reminder", 1, "zh", broken)
+
+
+# -- 5. letters queued before a template's new version still render as they were queued --------
+
+
+def test_a_notice_queued_under_version_1_renders_from_version_1(world: World) -> None:
+    # An outbox row keeps its template version and the values taken then: a row queued before
+    # v2 (no record number in its context) is delivered with v1, unchanged.
+    payload = _one(world, "objection", ["accept"], "acceptance")
+    assert payload["version"] == 2
+    old = copy.deepcopy(payload)
+    old["version"] = 1
+    old["context"]["record"] = {"subject_name": payload["context"]["record"]["subject_name"]}
+    for lang in notices.LANGS:
+        then = _render(old, lang)
+        assert payload["context"]["record"]["subject_name"] in then.body
+        assert "所涉信用记录" not in then.body and "record concerned" not in then.body
+        assert "所涉信用记录" in _render(payload, "zh").body
