@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from api.web.labels import TABLES, label
 from engine.service import Actor, Engine
 from states.errors import FieldError, Forbidden, InvalidPayload, RedressError
 
@@ -57,10 +58,13 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     def t(zh: str, en: str) -> str:
         return en if lang == "en" else zh
 
+    def code(kind: str, value: str) -> str:  # a code in words: {{ code("role", e.role) }}
+        return label(TABLES[kind], value, lang)
+
     response = TEMPLATES.TemplateResponse(
         request,
         template,
-        {"lang": lang, "t": t, "csrf": csrf_token(request), **context},
+        {"lang": lang, "t": t, "code": code, "csrf": csrf_token(request), **context},
         status_code=status,
     )
     if request.query_params.get("lang") in LANGS:

@@ -29,6 +29,7 @@ from api.web.common import (
     staff,
     to_login,
 )
+from api.web.labels import DATA_LABELS, EVENT_LABELS, label
 from engine import schema as t
 from engine.attachments import Attachments
 from engine.queries import CaseFilter, case_notices, get_record, list_cases, notice
@@ -446,7 +447,8 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
     events = engine.events(cid, actor)
     for e in events:
         branch = proc.branches.get(e["trigger"])
-        e["label"] = branch[0].label.get(lang) if branch else e["trigger"]
+        own = branch[0].label.get(lang) if branch else None
+        e["label"] = own or label(EVENT_LABELS, e["trigger"], lang)
         e["from_label"] = proc.states[e["from"]].label.get(lang) if e["from"] in proc.states else ""
         e["to_label"] = proc.states[e["to"]].label.get(lang) if e["to"] in proc.states else ""
     record = get_record(engine, view["record"]["id"], actor)
@@ -463,11 +465,15 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
     if data.get("extension_requested"):
         extension = {"days": data.get("days"), "reason": data.get("reason")}
     users = {u["id"]: u["name"] for u in _department_users(engine, actor)}
+    # A field's own label for the case's data and the events' payloads; the engine's keys too.
+    field_labels = {k: label(DATA_LABELS, k, lang) for k in DATA_LABELS}
+    field_labels |= {name: spec.label.get(lang) for name, spec in proc.fields.items()}
     return {
         "case": view,
         "events": events,
         "record": record,
         "notices": notices,
+        "field_labels": field_labels,
         "attachments": attachments,
         "diagram": _diagram(proc, view["state"], lang),
         "mermaid": proc.mermaid(lang, highlight=view["state"]),

@@ -9,7 +9,6 @@ errors beside their fields and changes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from api.routers.notices import pdf_response
 from api.web.common import LANGS, check_csrf, engine_of, field_errors, lang_of, render
+from api.web.labels import KIND_LABELS, PROCEDURE_LABELS, SEVERITY_LABELS, label
 from engine.applicants import CASE_NO, AccessGuard, TooManyAttempts, authenticate, status_view
 from engine.attachments import Attachments
 from engine.queries import find_records, get_record, notice
@@ -33,21 +33,6 @@ PUBLIC = Actor(name="applicant", role="applicant")
 PROCEDURES = ("objection", "repair")
 MAX_FILES = 10
 
-KIND_LABELS = {
-    "enterprise": ("企业或其他组织", "enterprise or other organisation"),
-    "government": ("机关事业单位", "government body"),
-    "civil_servant": ("公务员", "civil servant"),
-    "person": ("自然人", "natural person"),
-}
-SEVERITY_LABELS = {
-    "minor": ("轻微", "minor"),
-    "general": ("一般", "general"),
-    "serious": ("严重", "serious"),
-}
-PROCEDURE_LABELS = {
-    "objection": ("异议申诉", "objection"),
-    "repair": ("信用修复申请", "credit repair application"),
-}
 COMMITMENTS = {
     "objection": (
         "异议申诉信用承诺书",
@@ -71,13 +56,6 @@ COMMITMENTS = {
         "credit record and bears the legal consequences.",
     ),
 }
-
-
-def _label(table: Mapping[str, tuple[str, str]], key: str, lang: str) -> str:
-    pair = table.get(key)
-    if pair is None:
-        return key
-    return pair[1] if lang == "en" else pair[0]
 
 
 def _msg(exc: RedressError, lang: str) -> str:
@@ -106,10 +84,10 @@ def _record_rows(records: list[dict[str, Any]], lang: str) -> list[dict[str, Any
     return [
         {
             **r,
-            "kind_label": _label(KIND_LABELS, r["subject_kind"], lang),
-            "source_label": _label(SOURCE_LABELS, r["source_category"], lang),
-            "severity_label": _label(SEVERITY_LABELS, r["severity"], lang),
-            "status_label": _label(dict(STATUS_LABELS), r["status"], lang),
+            "kind_label": label(KIND_LABELS, r["subject_kind"], lang),
+            "source_label": label(SOURCE_LABELS, r["source_category"], lang),
+            "severity_label": label(SEVERITY_LABELS, r["severity"], lang),
+            "status_label": label(dict(STATUS_LABELS), r["status"], lang),
         }
         for r in records
     ]
@@ -180,8 +158,8 @@ def _apply_page(
         status=status,
         record=_record_rows([record], lang)[0],
         procedure=procedure,
-        procedure_label=_label(PROCEDURE_LABELS, procedure, lang),
-        kinds=[(k, _label(KIND_LABELS, k, lang)) for k in SUBJECT_KINDS],
+        procedure_label=label(PROCEDURE_LABELS, procedure, lang),
+        kinds=[(k, label(KIND_LABELS, k, lang)) for k in SUBJECT_KINDS],
         commitment_title=title_en if lang == "en" else title_zh,
         commitment_text=text_en if lang == "en" else text_zh,
         values=values,
@@ -328,7 +306,7 @@ async def apply(request: Request) -> HTMLResponse:
         "portal/filed.html",
         case_no=case_no,
         access_code=code,
-        procedure_label=_label(PROCEDURE_LABELS, procedure, lang),
+        procedure_label=label(PROCEDURE_LABELS, procedure, lang),
         files=len(files),
     )
 

@@ -250,3 +250,45 @@ def test_login_next_is_local(site: Site, page: Any) -> None:
     page.fill("#f-token", site.staff.tokens["office_handler"])
     page.click("form[action='/console/login'] button[type=submit]")
     page.wait_for_url(site.url + "/console")
+
+
+def test_the_case_page_shows_words_not_codes(site: Site, page: Any) -> None:
+    # Record status and category, roles, the clock's and the file's own events, field names,
+    # channels and delivery states: in words, in either language, never as stored codes.
+    case = _open(site)
+    _drive(site, case, [("accept", "office_handler"), ("mark_disputed", "office_handler")])
+    handler = site.staff.actors["office_handler"]
+    site.engine.assign(case, handler.user_id, site.staff.actors["office_head"])
+    build_delivery(site.engine).deliver()
+    _login(page, site, "office_handler")
+
+    page.goto(site.url + f"/console/cases/{case}")
+    record = page.inner_text("#record")
+    assert "行政处罚" in record and "一般" in record and "公示中" in record
+    timeline = page.inner_text("#timeline")
+    assert "经办人" in timeline and "分派经办人" in timeline and "(系统)" in timeline
+    applicant = page.inner_text("#applicant")
+    assert "申请理由" in applicant and "已签署信用承诺书\n是" in applicant  # labels, not keys
+    notices = page.inner_text("#notices")
+    assert "申请人" in notices and "已发送" in notices and "查询页面" in notices
+    page.goto(site.url + f"/console/cases/{case}?lang=en")
+    english = (
+        page.inner_text("#record") + page.inner_text("#timeline") + page.inner_text("#notices")
+    )
+    assert "administrative penalty" in english and "case handler" in english
+    assert "status page: sent" in english
+
+    # Codes as stored: in Chinese any is out of place; in English some are words too.
+    codes = {
+        "zh": ["published", "(handler)", "(head)", "assign", "inapp", "pending", "sent", "grounds"],
+        "en": ["administrative_penalty", "commitment_signed", "inapp", "(handler)", "(head)"],
+    }
+    for lang, raw in codes.items():
+        page.goto(site.url + f"/console/cases/{case}?lang={lang}")
+        text = "".join(
+            page.inner_text(s) for s in ("#record", "#timeline", "#notices", "#applicant")
+        )
+        if lang == "zh":  # a record version's reason is bilingual text ("公示 / published")
+            text = text.replace("公示 / published", "")
+        shown = [c for c in raw if c in text]
+        assert not shown, (lang, shown)

@@ -1,0 +1,104 @@
+"""Words for the codes the pages show (zh, en), one table per kind of code, so that no page
+shows a raw code such as `publication_stopped` or `credit_office`. Tables that belong to the
+domain (record statuses, source categories) live in `states/` and are only gathered here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from states.records import SOURCE_LABELS, STATUS_LABELS
+
+Table = Mapping[str, tuple[str, str]]
+
+KIND_LABELS: Table = {
+    "enterprise": ("企业或其他组织", "enterprise or other organisation"),
+    "government": ("机关事业单位", "government body"),
+    "civil_servant": ("公务员", "civil servant"),
+    "person": ("自然人", "natural person"),
+}
+SEVERITY_LABELS: Table = {
+    "minor": ("轻微", "minor"),
+    "general": ("一般", "general"),
+    "serious": ("严重", "serious"),
+}
+PROCEDURE_LABELS: Table = {
+    "objection": ("异议申诉", "objection"),
+    "repair": ("信用修复申请", "credit repair application"),
+}
+ROLE_LABELS: Table = {
+    "applicant": ("申请人", "applicant"),
+    "handler": ("经办人", "case handler"),
+    "reviewer": ("复核人", "reviewer"),
+    "head": ("部门负责人", "department head"),
+    "credit_office": ("信用管理部门", "credit office"),
+    "admin": ("管理员", "administrator"),
+    "system": ("系统", "system"),
+    "assignee": ("经办人", "case handler"),
+    "determining_unit": ("认定单位", "determining unit"),
+}
+# Events that are not a procedure's triggers: the clock's and the case file's own.
+EVENT_LABELS: Table = {
+    "submit": ("提交申请", "application filed"),
+    "assign": ("分派经办人", "assigned"),
+    "attach": ("上传材料", "documents attached"),
+    "deadline_reminder": ("期限提醒", "deadline reminder"),
+    "deadline_expired": ("期限届满", "deadline expired"),
+    "deadline_escalated": ("超期督办", "overdue, escalated"),
+    "deadline_recomputed": ("期限重新计算", "deadlines recomputed"),
+}
+# Keys of a case's data and of events that the engine sets, not a procedure's fields.
+DATA_LABELS: Table = {
+    "case_no": ("案件编号", "case number"),
+    "filed_on": ("收件日", "filed on"),
+    "extension_requested": ("已申请延期", "extension requested"),
+    "applicant": ("申请人", "applicant"),
+    "assignee_id": ("经办人编号", "handler's id"),
+    "assignee": ("经办人", "handler"),
+    "by": ("操作人", "by"),
+    "attachment_id": ("附件编号", "attachment id"),
+    "filename": ("文件名", "file name"),
+    "sha256": ("SHA-256", "SHA-256"),
+    "size": ("大小（字节）", "size (bytes)"),
+    "timer": ("期限", "deadline"),
+    "label": ("名称", "name"),
+    "due": ("到期日", "due"),
+    "state": ("状态", "state"),
+    "step": ("督办级次", "escalation step"),
+    "notify": ("通知对象", "notified"),
+    "deadlines": ("期限", "deadlines"),
+}
+DELIVERY_LABELS: Table = {
+    "pending": ("待发送", "pending"),
+    "sent": ("已发送", "sent"),
+    "dead": ("发送失败", "failed"),
+}
+CHANNEL_LABELS: Table = {
+    "email": ("电子邮件", "email"),
+    "sms": ("短信", "SMS"),
+    "inapp": ("查询页面", "status page"),
+    "webhook": ("接口推送", "webhook"),
+    "platform": ("信用平台", "credit platform"),
+    "log": ("日志", "log"),
+}
+LANG_LABELS: Table = {"zh": ("中文", "Chinese"), "en": ("英文", "English")}
+
+TABLES: Mapping[str, Table] = {
+    "record_status": STATUS_LABELS,
+    "source": SOURCE_LABELS,
+    "severity": SEVERITY_LABELS,
+    "kind": KIND_LABELS,
+    "procedure": PROCEDURE_LABELS,
+    "role": ROLE_LABELS,
+    "event": EVENT_LABELS,
+    "delivery": DELIVERY_LABELS,
+    "channel": CHANNEL_LABELS,
+    "lang": LANG_LABELS,
+}
+
+
+def label(table: Table, code: str, lang: str) -> str:
+    """The word for `code` in `lang`; the code itself if the table has none."""
+    pair = table.get(code)
+    if pair is None:
+        return code
+    return pair[1] if lang == "en" else pair[0]
