@@ -596,7 +596,11 @@ class Engine:
         row = tx.one(q, {"id": record_id})
         if row is None:
             raise NotFound(f"no record {record_id}", f"没有编号为{record_id}的记录")
-        return _record_state(row[0], row[1:10]), row[10], row[11]
+        return (
+            _record_state(row[0], row[sql.RECORD_STATE]),
+            row[sql.RECORD_UNIT],
+            row[sql.RECORD_SUBJECT],
+        )
 
     def _apply_record_change(
         self,
@@ -1408,7 +1412,14 @@ class Engine:
             return []
         rows = []
         context = self._notice_context(
-            proc, case, rec or case.record(), trigger, fields or {}, detail or {}, seq, now
+            proc,
+            case,
+            rec if rec is not None else case.record(),
+            trigger,
+            fields or {},
+            detail or {},
+            seq,
+            now,
         )
         at = self._ts(now)
         for name in names:

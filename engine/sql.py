@@ -60,6 +60,10 @@ VALUES (:case_id, :seq, :trigger, :from_state, :to_state, :case_version, :actor,
 CASE_RECORD = slice(15, 24)
 CASE_FILED_ON, CASE_OPENED_AT, CASE_CLOSED_AT = 24, 25, 26
 
+# The record's columns after the id (as CASE_FOR_COMMAND's CASE_RECORD), then two of its own.
+RECORD_STATE = slice(1, 10)
+RECORD_UNIT, RECORD_SUBJECT = 10, 11
+
 RECORD_FOR_UPDATE = """
 SELECT id, version, status, disputed, severity, published_from, content, repair_barred_until,
        source_category, decision_date, determining_unit, subject_name

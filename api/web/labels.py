@@ -25,6 +25,7 @@ PROCEDURE_LABELS: Table = {
     "objection": ("异议申诉", "objection"),
     "repair": ("信用修复申请", "credit repair application"),
 }
+# Roles, and the notice recipients that are not roles (assignee, determining unit).
 ROLE_LABELS: Table = {
     "applicant": ("申请人", "applicant"),
     "handler": ("经办人", "case handler"),

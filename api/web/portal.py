@@ -87,7 +87,7 @@ def _record_rows(records: list[dict[str, Any]], lang: str) -> list[dict[str, Any
             "kind_label": label(KIND_LABELS, r["subject_kind"], lang),
             "source_label": label(SOURCE_LABELS, r["source_category"], lang),
             "severity_label": label(SEVERITY_LABELS, r["severity"], lang),
-            "status_label": label(dict(STATUS_LABELS), r["status"], lang),
+            "status_label": label(STATUS_LABELS, r["status"], lang),
         }
         for r in records
     ]
