@@ -2,7 +2,10 @@
 
 Reads the JSON line peers.py ends with (from a file, or stdin with `-`; the last line whose
 "bench" is "peers" counts) and writes a PNG: one horizontal bar per system at the median
-per-case time, a whisker to the p99, on a log scale, with the ratio to redress beside it.
+per-case time, a whisker to the p99, on a log scale, with the ratio to redress beside it. Eight
+one-row commits, the least a system that commits every step can take, are the last bar; a dashed
+line marks each target's per-case time for redress (SpiffWorkflow's ÷ 5, Prefect's ÷ 300), so a
+line left of that bar is a target no such system can meet.
 
     python bench/peers.py | tee var/bench/peers.txt
     python bench/plot.py var/bench/peers.txt -o docs/bench-peers.png
@@ -19,14 +22,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ORDER = ("floor", "redress", "spiff", "prefect")
+ORDER = ("floor", "redress", "spiff", "prefect", "commits")
 LABELS = {
     "floor": "floor (bare SQL)",
     "redress": "redress",
     "spiff": "SpiffWorkflow\n+ persistence",
     "prefect": "Prefect,\nflow run per step",
+    "commits": "8 one-row commits\n(bound for any system)",
 }
-COLOURS = {"floor": "#9e9e9e", "redress": "#1f6fb2", "spiff": "#e08a1e", "prefect": "#7b3fa0"}
+COLOURS = {
+    "floor": "#9e9e9e",
+    "redress": "#1f6fb2",
+    "spiff": "#e08a1e",
+    "prefect": "#7b3fa0",
+    "commits": "#d0d0d0",
+}
+TARGET_LINES = {"spiff_over_redress": "5× Spiff", "prefect_over_redress": "300× Prefect"}
 
 
 def load(source: str) -> dict[str, Any]:
@@ -54,7 +65,7 @@ def draw(figures: dict[str, Any], out: Path) -> None:
 
     backends = [b for b in ("sqlite", "postgresql") if figures.get(b)]
     fig, axes = plt.subplots(
-        1, len(backends), figsize=(6.2 * len(backends), 3.9), sharex=True, squeeze=False
+        1, len(backends), figsize=(6.2 * len(backends), 4.4), sharex=True, squeeze=False
     )
     lo, hi = float("inf"), 0.0
     for ax, key in zip(axes[0], backends, strict=True):
@@ -78,6 +89,16 @@ def draw(figures: dict[str, Any], out: Path) -> None:
             ratio = m / base
             tag = "" if n == "redress" else f"  {ratio:,.2f}× redress"
             ax.text(m * 1.08, yi + 0.22, f"{m:,.2f} ms{tag}", va="bottom", fontsize=8, color="#222")
+        # The targets' lines, labelled under the last bar, clear of the bars' own labels.
+        for i, (key, tag) in enumerate(TARGET_LINES.items()):
+            w = (r.get("within_reach") or {}).get(key)
+            if w is None:
+                continue
+            x = w["redress_at_most_ms"]
+            lo = min(lo, x)
+            ax.axvline(x, color="#c0392b", ls="--", lw=0.8)
+            ax.text(x * 1.06, -0.62 - 0.3 * i, f"{tag}: ≤ {x:,.2f} ms", fontsize=7, color="#c0392b")
+        ax.set_ylim(-1.05, len(names) - 0.45)
         ax.set_yticks(y, [f"{LABELS[n]}  (n={systems[n]['n']})" for n in names], fontsize=8)
         ax.set_xscale("log")
         ax.set_title(r["backend"].split(" (")[0], fontsize=10)
