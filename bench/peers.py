@@ -81,6 +81,7 @@ BENCH = "peers"
 PATH = OBJECTION_PATHS["closed"]  # the main path, submit to close
 STEPS = ["submit", *PATH]
 SYSTEMS = ("redress", "floor", "spiff", "prefect", "commits")
+REPORT_ORDER = ("floor", "redress", "spiff", "prefect", "commits")  # rows and columns printed
 LABELS = {
     "redress": "(a) redress advance",
     "spiff": "(b) SpiffWorkflow + persistence",
@@ -1279,7 +1280,7 @@ def print_backend(r: dict[str, Any]) -> None:
         f"{'per step ms':>13}{'÷ redress':>11}"
     )
     base = systems["redress"]["p50_ms"]
-    for name in ("floor", "redress", "spiff", "prefect", "commits"):
+    for name in REPORT_ORDER:
         s = systems.get(name)
         if s is None:
             continue
@@ -1307,7 +1308,7 @@ def print_backend(r: dict[str, Any]) -> None:
                 asks = w["redress_at_most_ms"]
                 print(f"    {target:g}× {name:14} ≤ {asks:8.3f} ms: {w['verdict']}")
     print("  median ms per step:")
-    names = [x for x in ("floor", "redress", "spiff", "prefect", "commits") if x in systems]
+    names = [x for x in REPORT_ORDER if x in systems]
     print(f"    {'step':20}" + "".join(f"{x:>10}" for x in names))
     for step in STEPS:
         print(
