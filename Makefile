@@ -30,7 +30,9 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 
 bench-setup: $(BENCH_STAMP)
 
+# The installation's secret key (var/secret.key) before anything is hashed with it.
 db: setup
+	$(BIN)/redress secret init --if-missing
 	$(BIN)/redress db upgrade
 
 demo: db

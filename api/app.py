@@ -15,9 +15,11 @@ from api import problems, web
 from api.hot import HotRoutes
 from api.routers import applicants, cases, notices, ops, procedures, records
 from api.routers.ops import make_registry
+from api.security import SecurityHeaders
 from engine.applicants import AccessGuard
 from engine.lane import WriteLane
 from engine.service import Engine
+from engine.settings import check_secret
 
 DESCRIPTION = """
 redress moves objections (异议), verification (核查), correction or revocation (更正 / 撤销) and
@@ -90,8 +92,11 @@ class RedressAPI(FastAPI):
     is traced), FastAPI answers everything."""
 
     hot: HotRoutes | None = None
+    security: SecurityHeaders | None = None  # outermost: the hot layer's answers too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.security is not None and scope["type"] == "http":
+            send = self.security.wrap(scope, send)
         if self.hot is not None and scope["type"] == "http":
             await self.hot(scope, receive, send)
         else:
@@ -105,6 +110,7 @@ TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fa
 
 def create_app(engine: Engine, *, hot_routes: bool = True) -> RedressAPI:
     s = engine.settings
+    check_secret(s)  # no server with a key anyone could know (outside dev mode)
     app = RedressAPI(
         title="redress",
         version="0.1.0",
@@ -140,6 +146,7 @@ def create_app(engine: Engine, *, hot_routes: bool = True) -> RedressAPI:
     app.include_router(ops.router)
     web.install(app, engine)
     app.add_middleware(Timing, latency=app.state.latency)
+    app.security = SecurityHeaders(hsts=s.behind_https)
     if hot_routes and not s.otel:  # off in tests/api/test_hot.py, to compare the two paths
         app.hot = HotRoutes(app, partial(FastAPI.__call__, app))
     return app

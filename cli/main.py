@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -19,7 +20,14 @@ from engine.demo import load_demo
 from engine.factory import build_engine
 from engine.migrate import current, upgrade
 from engine.service import Engine
-from engine.settings import get_settings
+from engine.settings import (
+    InsecureSettings,
+    Settings,
+    check_secret,
+    get_settings,
+    new_secret_key,
+    secret_key_path,
+)
 from states.calendar import Period
 from states.errors import RedressError
 from states.registry import builtin_registry
@@ -33,6 +41,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 procedures_app = typer.Typer(help="Procedure definitions.", no_args_is_help=True)
 audit_app = typer.Typer(help="Tamper checks.", no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+secret_app = typer.Typer(help="The installation's secret key.", no_args_is_help=True)
 calendar_app = typer.Typer(
     help="Working-day calendar: holiday notices and due dates.", no_args_is_help=True
 )
@@ -41,6 +50,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(procedures_app, name="procedures")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
+app.add_typer(secret_app, name="secret")
 console = Console()
 err = Console(stderr=True)
 
@@ -228,6 +238,60 @@ def user_add(
     typer.echo(token)
 
 
+@user_app.command("disable")
+def user_disable(name: str) -> None:
+    """Disable a user: their token and console sessions stop working at once, everywhere."""
+    try:
+        uid = _engine().set_user_active(name, False)
+    except RedressError as exc:
+        _fail(exc)
+    console.print(f"user {name} (id {uid}) disabled; their token and sessions no longer work")
+
+
+@user_app.command("enable")
+def user_enable(name: str) -> None:
+    """Enable a disabled user again (their old token works again; sessions stay ended)."""
+    try:
+        uid = _engine().set_user_active(name, True)
+    except RedressError as exc:
+        _fail(exc)
+    console.print(f"user {name} (id {uid}) enabled")
+
+
+@secret_app.command("init")
+def secret_init(
+    if_missing: Annotated[bool, typer.Option(help="Keep an existing key file.")] = False,
+) -> None:
+    """Write a random secret key to var/secret.key (read when REDRESS_SECRET_KEY is unset).
+
+    Tokens and access codes are hashed with this key: replacing it invalidates them all."""
+    settings = get_settings()
+    path = secret_key_path(settings.var_dir)
+    if path.exists():
+        if if_missing:
+            console.print(f"secret key kept: {path}")
+            return
+        err.print(
+            f"error: {path} exists; replacing it would invalidate every token and access code"
+        )
+        raise typer.Exit(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created owner-only from the start, never readable by others even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(new_secret_key() + "\n")
+    get_settings.cache_clear()
+    console.print(f"secret key written: {path}")
+
+
+def forwarded_options(settings: Settings) -> tuple[bool, str | None]:
+    """(proxy_headers, forwarded_allow_ips) for uvicorn. Forwarded headers are believed only
+    from the proxies the settings name: by default uvicorn trusts them from 127.0.0.1, and a
+    client on the same host could then choose its own address for the wrong-code guard."""
+    proxies = settings.trusted_proxies
+    return bool(proxies), ",".join(proxies) or None
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -246,6 +310,12 @@ def serve(
     from workflows import runtime
     from workflows.loop import EngineLoop
 
+    settings = get_settings()
+    try:
+        check_secret(settings)
+    except InsecureSettings as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     engine = build_engine()
     upgrade(engine.db.engine)
     Deadlines(engine).refresh_calendar()
@@ -262,7 +332,15 @@ def serve(
     app = create_app(engine)
     settle_heap()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        proxy_headers, allow_ips = forwarded_options(settings)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=allow_ips,
+        )
     finally:
         if loop:
             loop.stop()

@@ -7,6 +7,7 @@ from one client are slowed, then refused for a while.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import threading
@@ -59,34 +60,44 @@ class TooManyAttempts(RedressError):
 
 
 class AccessGuard:
-    """Counts wrong codes per client in a sliding window (per process)."""
+    """Counts access-code attempts per client in a sliding window (per process).
+
+    An attempt is counted when it starts, under the lock, and taken back when the code proves
+    right: a hundred concurrent wrong codes can no longer all pass the check before the first
+    of them is counted (38 of 100 did)."""
 
     def __init__(self, slow_after: int, lock_after: int, window_s: int) -> None:
         self.slow_after = slow_after
         self.lock_after = lock_after
         self.window = window_s
-        self._fails: dict[str, deque[float]] = {}
+        self._tries: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def _recent(self, client: str, now: float) -> deque[float]:
-        q = self._fails.setdefault(client, deque())
+        q = self._tries.setdefault(client, deque())
         while q and q[0] <= now - self.window:
             q.popleft()
         return q
 
-    def delay_for(self, client: str) -> float:
-        """Seconds to wait before answering; raises TooManyAttempts when locked out."""
-        now = time.monotonic()
+    def begin(self, client: str) -> tuple[float, float]:
+        """Count an attempt; returns (seconds to wait before answering, the attempt's stamp
+        for `succeeded`). Raises TooManyAttempts when the client is locked out."""
         with self._lock:
+            now = time.monotonic()
             q = self._recent(client, now)
             if len(q) >= self.lock_after:
                 raise TooManyAttempts(max(1, int(q[0] + self.window - now)))
-            extra = len(q) - self.slow_after + 1
-        return 0.0 if extra <= 0 else min(0.25 * 2 ** (extra - 1), 4.0)
+            q.append(now)
+            extra = len(q) - self.slow_after
+        return (0.0 if extra <= 0 else min(0.25 * 2 ** (extra - 1), 4.0)), now
 
-    def failed(self, client: str) -> None:
+    def succeeded(self, client: str, stamp: float) -> None:
+        """The code was right: the attempt does not count against the client."""
         with self._lock:
-            self._recent(client, time.monotonic()).append(time.monotonic())
+            q = self._tries.get(client)
+            if q is not None:
+                with contextlib.suppress(ValueError):  # already out of the window
+                    q.remove(stamp)
 
 
 def authenticate(engine: Engine, case_no: str, code: str) -> Actor:

@@ -2,11 +2,14 @@
 
 The type is decided by the file's first bytes, not by what the client claims: a letter of
 objection in PDF, scans in JPEG or PNG, OFD (China's fixed-layout format) and Office documents.
+The name the client sends is cleaned once, here (`clean_filename`), before it is stored or shown.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,6 @@ import sqlalchemy as sa
 from engine import schema as t
 from engine.service import Actor, Engine
 from states.errors import FieldError, InvalidPayload, NotFound, RedressError
-from states.machine import is_clean_text
 
 # What a file starts with → its type. ZIP-based formats (OFD, DOCX) share a signature.
 SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -30,6 +32,16 @@ ZIP_TYPES = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 ALLOWED = "PDF, JPEG, PNG, OFD, DOCX"
+EXTENSIONS = {
+    "application/pdf": ".pdf",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    **{kind: suffix for suffix, kind in ZIP_TYPES.items()},
+}
+MAX_NAME = 200  # characters, extension included
+# Control (Cc), format (Cf: bidirectional overrides, zero-width characters) and lone surrogates
+# (Cs): invisible, or able to make "evil\u202efdp.exe" read as "evilexe.pdf".
+INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
 
 
 class TooLarge(RedressError):
@@ -43,6 +55,41 @@ class Stored:
     content_type: str
     size: int
     sha256: str
+
+
+def clean_filename(filename: str, content_type: str | None = None) -> str:
+    """The name an upload is stored and shown under: NFC; whitespace collapsed to single
+    spaces; control and format characters (bidirectional overrides above all) dropped, path
+    separators read as spaces; no leading dots; at most MAX_NAME characters, the extension kept.
+    Nothing left: "attachment" plus the type's extension."""
+    text = unicodedata.normalize("NFC", filename or "").replace("/", " ").replace("\\", " ")
+    text = " ".join(text.split())  # before dropping Cc, so that a tab still separates words
+    text = "".join(c for c in text if unicodedata.category(c) not in INVISIBLE)
+    text = " ".join(text.split())
+    name = text.lstrip(". ")  # no hidden files, no "../"
+    if text != name and re.fullmatch(r"[^. ]{1,10}", name):  # only an extension: ".pdf"
+        name = "attachment." + name
+    if len(name) > MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        suffix = dot + ext if stem and len(ext) <= 10 else ""
+        name = name[: MAX_NAME - len(suffix)].rstrip(". ") + suffix
+    return name or "attachment" + EXTENSIONS.get(content_type or "", "")
+
+
+def ascii_filename(name: str) -> str:
+    """An ASCII stand-in for `name` (Content-Disposition's plain `filename=`): accents
+    dropped, anything else outside a safe set replaced; no letter or digit left in the stem:
+    "attachment" plus the extension."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    stem, dot, ext = plain.rpartition(".")
+    if not dot:
+        stem, ext = plain, ""
+    stem = re.sub(r"[^A-Za-z0-9()+-]+", "_", stem).strip("_")
+    ext = re.sub(r"[^A-Za-z0-9]", "", ext)
+    if not re.search(r"[A-Za-z0-9]", stem):
+        stem = "attachment"
+    return stem + ("." + ext if ext else "")
 
 
 def sniff(filename: str, data: bytes) -> str | None:
@@ -60,17 +107,12 @@ class Attachments:
         self.root = root or Path(engine.settings.var_dir) / "attachments"
 
     def check(self, filename: str, data: bytes) -> tuple[str, str]:
-        """Refuse a file that is too large, empty or of the wrong type; (name, type) if not."""
+        """Refuse a file that is too large, empty or of the wrong type; (cleaned name, type)
+        if not. Every way an upload is stored comes through here (add_many)."""
         limit = self.engine.settings.max_upload_bytes
+        name = clean_filename(filename)
         if len(data) > limit:
-            raise TooLarge(
-                f"{filename!r} is over {limit} bytes", f"文件“{filename}”超过上限{limit}字节"
-            )
-        name = Path(filename or "").name.strip()[:255]
-        if not name or not is_clean_text(name):
-            raise InvalidPayload(
-                [FieldError("file", "required", "a file name is required", "须有文件名")]
-            )
+            raise TooLarge(f"{name!r} is over {limit} bytes", f"文件“{name}”超过上限{limit}字节")
         if not data:
             raise InvalidPayload(
                 [FieldError("file", "empty", f"{name!r} is empty", f"“{name}”为空文件")]
@@ -87,7 +129,7 @@ class Attachments:
                     )
                 ]
             )
-        return name, kind
+        return clean_filename(filename, kind), kind
 
     def add(self, case_id: int, actor: Actor, filename: str, data: bytes) -> Stored:
         return self.add_many(case_id, actor, [(filename, data)])[0]
@@ -158,7 +200,9 @@ class Attachments:
             raise NotFound(f"no attachment {attachment_id}", f"没有编号为{attachment_id}的附件")
         with eng.db.tx(readonly=True) as tx:
             eng._load_case(tx, int(row["case_id"]), actor)  # NotFound unless visible
-        return dict(row), self.root / row["storage_key"]
+        meta = dict(row)
+        meta["filename"] = clean_filename(row["filename"], row["content_type"])
+        return meta, self.root / row["storage_key"]
 
     def list(self, case_id: int) -> list[dict[str, Any]]:
         with self.engine.db.read() as conn:
@@ -174,7 +218,8 @@ class Attachments:
         return [
             {
                 "id": r["id"],
-                "filename": r["filename"],
+                # Cleaned again: rows stored before names were cleaned show cleaned too.
+                "filename": clean_filename(r["filename"], r["content_type"]),
                 "content_type": r["content_type"],
                 "size": r["size"],
                 "sha256": r["sha256"],

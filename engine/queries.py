@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine import schema as t
 from engine.db import Tx
 from engine.service import Actor, Engine
+from states import disclosure
 from states.errors import FieldError, InvalidPayload
 from states.identifiers import mask
 
@@ -150,11 +151,18 @@ def list_cases(
     rows = rows[:limit]
     out = []
     for row in rows:
-        applicant = json.loads(row["applicant"])
-        own = actor.role in ("admin", "system") or actor.department_id == row["department_id"]
         ident = row["subject_identifier"]
-        if not own:
-            applicant["identifier"] = mask(applicant["identifier"])
+        applicant = disclosure.applicant_for(
+            actor,
+            json.loads(row["applicant"]),
+            case_id=row["id"],
+            department_id=row["department_id"],
+            determining_unit=row["determining_unit"],
+            subject_identifier=ident,
+        )
+        if not disclosure.sees_subject(
+            actor, determining_unit=row["determining_unit"], handling=row["department_id"]
+        ):
             ident = mask(ident)
         proc = engine.registry.get(row["procedure"], row["definition_version"])
         state = proc.states[row["state"]]
@@ -196,8 +204,14 @@ def get_record(engine: Engine, record_id: int, actor: Actor) -> dict[str, Any] |
 
 
 def find_records(
-    engine: Engine, actor: Actor, subject_identifier: str | None, limit: int = 50
+    engine: Engine,
+    actor: Actor,
+    subject_identifier: str | None,
+    limit: int = 50,
+    *,
+    published_only: bool = False,
 ) -> list[dict[str, Any]]:
+    """Newest first. `published_only`: what the public may see (the portal)."""
     q = (
         sa.select(t.credit_records)
         .order_by(t.credit_records.c.id.desc())
@@ -205,6 +219,8 @@ def find_records(
     )
     if subject_identifier:
         q = q.where(t.credit_records.c.subject_identifier == subject_identifier.strip().upper())
+    if published_only:
+        q = q.where(t.credit_records.c.status == "published")
     with engine.db.read() as conn:
         rows = conn.execute(q).mappings().all()
     return [_record_out(engine, dict(r), actor, with_versions=False) for r in rows]
@@ -214,9 +230,7 @@ def _record_out(
     engine: Engine, row: dict[str, Any], actor: Actor, with_versions: bool
 ) -> dict[str, Any]:
     # Published records are public; their subject identifiers are personal data all the same.
-    privileged = actor.role in ("admin", "credit_office", "system") or (
-        actor.department_id == row["determining_unit"]
-    )
+    privileged = disclosure.sees_subject(actor, determining_unit=row["determining_unit"])
     out = {
         "id": row["id"],
         "subject_kind": row["subject_kind"],
@@ -364,17 +378,34 @@ def list_outbox(
             c.c.case_no,
             o.c.record_id,
         )
-        .select_from(o.outerjoin(c, c.c.id == o.c.case_id).outerjoin(r, r.c.id == o.c.record_id))
+        # The record: the message's own, or its case's (a letter names only the case).
+        .select_from(
+            o.outerjoin(c, c.c.id == o.c.case_id).outerjoin(
+                r, r.c.id == sa.func.coalesce(o.c.record_id, c.c.record_id)
+            )
+        )
         .where(o.c.status == status)
         .order_by(o.c.id)
         .limit(max(1, min(limit, MAX_LIMIT)))
     )
-    if actor.role not in ("admin", "credit_office", "system"):
-        q = q.where(
-            sa.or_(
-                c.c.department_id == actor.department_id,
-                r.c.determining_unit == actor.department_id,
-            )
-        )
+    if not disclosure.is_global(actor):
+        mine = [
+            c.c.department_id == actor.department_id,
+            r.c.determining_unit == actor.department_id,
+        ]
+        if actor.is_office:  # the platform's own pushes of records, which it publishes
+            mine.append(o.c.case_id.is_(None))
+        q = q.where(sa.or_(*mine))
+    q = q.add_columns(c.c.department_id.label("case_department"))
     with engine.db.read() as conn:
-        return [dict(row) for row in conn.execute(q).mappings().all()]
+        rows = [dict(row) for row in conn.execute(q).mappings().all()]
+    for m in rows:
+        dept = m.pop("case_department")
+        if m["kind"] in ("notice", "staff"):
+            # An address is contact data: whole for the case's own department only.
+            whole = dept is not None and dept == actor.department_id
+            shown = disclosure.recipient_for(actor, m["recipient"], whole=whole)
+            if shown != m["recipient"] and m["recipient"] and m["last_error"]:
+                m["last_error"] = str(m["last_error"]).replace(m["recipient"], shown or "")
+            m["recipient"] = shown
+    return rows

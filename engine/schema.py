@@ -324,6 +324,27 @@ attachments = sa.Table(
     sa.Column("uploaded_at", UtcDateTime(), nullable=False),
 )
 
+# Console and portal sign-ins. The cookie carries a random id whose hash is kept here, so a
+# session ends for good at sign-out, when its user is disabled, or when a new access code is
+# issued, in every process at once, whatever the cookie's signature says.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    _pk(),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # staff (user_id) or applicant (case_id).
+    sa.Column("kind", sa.String(10), nullable=False),
+    _fk("user_id", "users.id", nullable=True),
+    _fk("case_id", "cases.id", nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("ended_at", UtcDateTime(), nullable=True),
+    # signed_out, user_disabled, code_reset, ...
+    sa.Column("ended_reason", sa.String(40), nullable=True),
+    sa.Index("ix_web_sessions_user_id", "user_id"),
+    sa.Index("ix_web_sessions_case_id", "case_id"),
+)
+
 calendar_days = sa.Table(
     "calendar_days",
     metadata,

@@ -27,6 +27,7 @@ from engine import sql
 from engine.clock import Clock, SystemClock
 from engine.db import Database, Tx
 from engine.settings import get_settings
+from states import disclosure
 from states.calendar import Due, Period, WorkCalendar
 from states.errors import (
     Conflict,
@@ -36,12 +37,13 @@ from states.errors import (
     Ineligible,
     InvalidPayload,
     NotFound,
+    RedressError,
     StaleVersion,
     TransitionNotAllowed,
 )
 from states.guards import GUARDS, Context
-from states.identifiers import IdentifierError, mask, validate_subject_identifier
-from states.machine import Procedure, is_clean_json, is_clean_text
+from states.identifiers import IdentifierError, validate_subject_identifier
+from states.machine import Procedure, check_json, is_clean_text
 from states.records import (
     PUBLICITY_MONTHS,
     RECORD_STATUSES,
@@ -87,10 +89,24 @@ class Actor:
     department_id: str | None = None
     user_id: int | None = None
     case_id: int | None = None
+    # The kind of the user's department: "credit_office" for the office that runs the
+    # platform, "unit" for a determining unit.
+    department_kind: str | None = None
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def is_office(self) -> bool:
+        """Credit-office staff of the credit office itself: they publish and route records.
+        The role alone is not enough; in a unit's department it gives nothing more."""
+        return self.role == "credit_office" and self.department_kind == "credit_office"
+
+    @property
+    def is_global(self) -> bool:
+        """Sees and may do everything: an administrator, or the clock."""
+        return self.role in ("admin", "system")
 
 
 SYSTEM = Actor(name="clock", role="system")
@@ -267,6 +283,12 @@ class Engine:
         return t.date_param(value, self.db.dialect)
 
     def _hash_secret(self, secret: str) -> str:
+        if not self.settings.secret_key:
+            # Hashing with an empty pepper would store tokens no configured server accepts.
+            raise RedressError(
+                "no secret key: set REDRESS_SECRET_KEY or run `redress secret init`",
+                "未设置密钥：请设置 REDRESS_SECRET_KEY 或运行 redress secret init",
+            )
         key = self.settings.secret_key.encode()
         return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
 
@@ -337,28 +359,54 @@ class Engine:
             )
         return int(uid), token
 
+    _USER = (
+        "SELECT u.id, u.name, u.role, u.department_id, d.kind FROM users u "
+        "JOIN departments d ON d.id = u.department_id WHERE u.active AND "
+    )
+
+    @staticmethod
+    def _actor_of(row: Sequence[Any]) -> Actor:
+        return Actor(
+            name=row[1],
+            role=row[2],
+            department_id=row[3],
+            user_id=int(row[0]),
+            department_kind=row[4],
+        )
+
     def actor_by_id(self, user_id: int) -> Actor:
-        """The user behind a web session (sessions keep the id, never the token)."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    t.users.c.id, t.users.c.name, t.users.c.role, t.users.c.department_id
-                ).where(t.users.c.id == user_id, t.users.c.active)
-            ).first()
+        """An active user by id (the CLI's own commands, tests)."""
+        with self.db.tx(readonly=True) as tx:
+            row = tx.one(self._USER + "u.id = :id", {"id": user_id})
         if row is None:
             raise Forbidden("unknown or inactive user", "用户不存在或已停用")
-        return Actor(name=row.name, role=row.role, department_id=row.department_id, user_id=row.id)
+        return self._actor_of(row)
 
     def authenticate(self, token: str) -> Actor:
-        with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    t.users.c.id, t.users.c.name, t.users.c.role, t.users.c.department_id
-                ).where(t.users.c.token_hash == self._hash_secret(token), t.users.c.active)
-            ).first()
+        """The active user of a bearer token. Read on every request, never cached, so that a
+        disabled user's token stops working at once in every process (one indexed read)."""
+        with self.db.tx(readonly=True) as tx:
+            return self.authenticate_in(tx, token)
+
+    def authenticate_in(self, tx: Tx, token: str) -> Actor:
+        row = tx.one(self._USER + "u.token_hash = :h", {"h": self._hash_secret(token)})
         if row is None:
             raise Forbidden("unknown or inactive token", "令牌无效或已停用")
-        return Actor(name=row.name, role=row.role, department_id=row.department_id, user_id=row.id)
+        return self._actor_of(row)
+
+    def set_user_active(self, name: str, active: bool) -> int:
+        """Disable (or enable again) a user. Disabling ends their console sessions in the same
+        transaction; their token is refused from the next request on. Returns the user's id."""
+        from engine.sessions import end_sessions_in
+
+        with self.db.tx() as tx:
+            uid = tx.scalar("SELECT id FROM users WHERE name = :n", {"n": name})
+            if uid is None:
+                raise NotFound(f"no user {name!r}", f"没有用户“{name}”")
+            tx.execute("UPDATE users SET active = :a WHERE id = :id", {"a": active, "id": uid})
+            if not active:
+                end_sessions_in(tx, self, reason="user_disabled", user_id=int(uid))
+        return int(uid)
 
     # -- records ----------------------------------------------------------------------------
 
@@ -376,7 +424,7 @@ class Engine:
         published_from: date,
         content: Mapping[str, Any] | None = None,
     ) -> int:
-        if actor.role not in ("credit_office", "admin", "system"):
+        if not (actor.is_office or actor.is_global):
             raise Forbidden(
                 "only the credit office publishes records", "只有信用管理部门可以发布记录"
             )
@@ -422,17 +470,7 @@ class Engine:
             )
         if errors:
             raise InvalidPayload(errors)
-        if not is_clean_json(content or {}):
-            raise InvalidPayload(
-                [
-                    FieldError(
-                        "content",
-                        "text",
-                        "contains a NUL, an invalid character or a number that is not finite",
-                        "含有非法字符或非有限数值",
-                    )
-                ]
-            )
+        check_json(content or {}, "content")
         now = self.now()
         body = canonical(dict(content or {}))
         with self.db.tx() as tx:
@@ -526,7 +564,7 @@ class Engine:
 
         action: mark_disputed | unmark_disputed | correct | revoke | stop_publication | republish
         """
-        if actor.role not in ("credit_office", "admin"):
+        if not (actor.is_office or actor.role == "admin"):
             raise Forbidden(
                 "only the credit office changes records", "只有信用管理部门可以变更记录"
             )
@@ -544,17 +582,8 @@ class Engine:
             elif action == "unmark_disputed":
                 change = RecordChange(reason=reason, disputed=False)
             elif action == "correct":
-                if content and not is_clean_json(content):
-                    raise InvalidPayload(
-                        [
-                            FieldError(
-                                "content",
-                                "text",
-                                "contains an invalid character or a number that is not finite",
-                                "含有非法字符或非有限数值",
-                            )
-                        ]
-                    )
+                if content:
+                    check_json(content, "content")
                 if not content:
                     raise InvalidPayload(
                         [
@@ -697,6 +726,8 @@ class Engine:
         now = self.now()
         filed = filed_on or self.calendar.local_date(now)
         proc = self.registry.for_date(procedure, filed)
+        check_json(payload or {}, "payload")
+        check_json(applicant, "applicant")
         fields = proc.validate_intake(payload or {})
         person = self._validate_applicant(applicant)
         req_hash = hashlib.sha256(
@@ -713,6 +744,14 @@ class Engine:
                 }
             ).encode()
         ).hexdigest()
+        if department_id and not (
+            actor.is_office or actor.is_global or department_id == actor.department_id
+        ):
+            # Staff file into their own department; only the credit office routes elsewhere.
+            raise Forbidden(
+                "only the credit office or an administrator files a case into another department",
+                "只有信用管理部门或管理员可以将案件分派给其他部门",
+            )
         code = _random_code(10)
         with self.db.tx() as tx:
             if idempotency_key:
@@ -751,9 +790,10 @@ class Engine:
                 {"r": record_id, "p": procedure},
             )
             if dup:
+                # Not which case: the caller may not be allowed to see it.
                 raise Conflict(
-                    f"record {record_id} already has an open {procedure} case ({dup})",
-                    f"该记录已有办理中的案件（{dup}）",
+                    f"record {record_id} already has an open {procedure} case",
+                    "该记录已有办理中的同类案件",
                 )
             if department_id and not tx.scalar(
                 "SELECT 1 FROM departments WHERE id = :id", {"id": department_id}
@@ -911,6 +951,7 @@ class Engine:
         idempotency_key: str | None = None,
     ) -> Advanced:
         payload = payload if payload is not None else {}
+        check_json(payload, "payload")
         now = self.now()
         req_hash = (
             hashlib.sha256(
@@ -1079,13 +1120,6 @@ class Engine:
         self._append_event(tx, case, row)
         tx.execute(
             sql.CASE_CHAIN_UPDATE, {"seq": case.event_seq, "hash": case.last_hash, "id": case.id}
-        )
-
-    @staticmethod
-    def _is_own(actor: Actor, case: _Case) -> bool:
-        """The case's own department, its applicant, or the system: sees identifiers whole."""
-        return actor.role in ("admin", "system", "applicant") or (
-            actor.department_id == case.department_id
         )
 
     @staticmethod
@@ -1664,9 +1698,7 @@ class Engine:
         row = case.row
         allowed = self._allowed(proc, case, actor, rec)
         state = proc.states[case.state]
-        applicant = json.loads(case.applicant_json)
-        if not self._is_own(actor, case):
-            applicant["identifier"] = mask(applicant["identifier"])
+        applicant = self._applicant_for(actor, case, json.loads(case.applicant_json))
         return {
             "id": case.id,
             "case_no": case.case_no,
@@ -1735,7 +1767,6 @@ class Engine:
             "payload, detail, hash FROM case_events WHERE case_id = :id ORDER BY seq",
             {"id": case.id},
         )
-        own = self._is_own(actor, case)
         out = [
             {
                 "seq": r[0],
@@ -1752,12 +1783,23 @@ class Engine:
             }
             for r in rows
         ]
-        if not own:
-            for e in out:
-                person = e["payload"].get("applicant")
-                if isinstance(person, dict) and "identifier" in person:
-                    person["identifier"] = mask(str(person["identifier"]))
+        for e in out:
+            person = e["payload"].get("applicant")
+            if isinstance(person, dict):
+                e["payload"]["applicant"] = self._applicant_for(actor, case, person)
         return out
+
+    @staticmethod
+    def _applicant_for(actor: Actor, case: _Case, person: Mapping[str, Any]) -> dict[str, Any]:
+        """The applicant as this caller may see them (states/disclosure.py)."""
+        return disclosure.applicant_for(
+            actor,
+            person,
+            case_id=case.id,
+            department_id=case.department_id,
+            determining_unit=case.determining_unit,
+            subject_identifier=case.row[sql.CASE_SUBJECT_IDENTIFIER] if case.row else None,
+        )
 
     def record_versions(self, record_id: int) -> list[dict[str, Any]]:
         with self.db.read() as conn:

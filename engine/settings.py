@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,12 +37,20 @@ class Settings(BaseSettings):
     # off by default, as redress exports Prometheus metrics at /metrics. On, every request
     # goes through FastAPI's routing, so that each is traced (api/app.py).
     otel: bool = False
-    # Applicant access codes and user tokens are hashed with this pepper.
-    secret_key: str = "dev-only-change-me"
+    # Applicant access codes and user tokens are hashed with this pepper, and session cookies
+    # signed with it. Unset, it is read from var/secret.key (`redress secret init`, run by
+    # `make run`). The server refuses to start without a strong key unless `dev_mode`.
+    secret_key: str = ""
+    # Development only: allows the well-known development key (never in production).
+    dev_mode: bool = False
+    # Proxies (IP addresses) whose X-Forwarded-For / X-Forwarded-Proto are believed. Empty: the
+    # client is the TCP peer, so a forged header cannot choose the client for the wrong-code
+    # guard. Behind nginx on the same host: ["127.0.0.1"].
+    trusted_proxies: list[str] = []
     # The public credit platform's endpoint for record changes; unset: logged only.
     platform_url: str | None = None
-    # Key for the HMAC signature on webhook deliveries.
-    webhook_secret: str = "dev-only-change-me"
+    # Key for the HMAC signature on webhook deliveries; unset, one derived from secret_key.
+    webhook_secret: str = ""
     # How often `redress serve` runs the sweep and the outbox delivery (seconds).
     engine_interval: float = 30.0
     # How notices reach applicants besides their status page: mail and/or SMS where they gave
@@ -61,6 +72,60 @@ class Settings(BaseSettings):
     access_slow_after: int = 3
     access_lock_after: int = 10
     access_lock_window_s: int = 900
+    # Reached over TLS (directly or through a proxy): HSTS and the session cookie's Secure flag.
+    behind_https: bool = False
+    # Bearer token for /metrics (Prometheus); an admin's staff token is accepted too.
+    metrics_token: str | None = None
+
+    @model_validator(mode="after")
+    def _keys(self) -> Settings:
+        if not self.secret_key:
+            path = secret_key_path(self.var_dir)
+            if path.is_file():
+                self.secret_key = path.read_text(encoding="utf-8").strip()
+            elif self.dev_mode:
+                self.secret_key = DEV_SECRET_KEY
+        if not self.webhook_secret and self.secret_key:
+            self.webhook_secret = hmac.new(
+                self.secret_key.encode(), b"webhook", hashlib.sha256
+            ).hexdigest()
+        return self
+
+
+# The development key: known to everyone, so a server outside dev_mode refuses it.
+DEV_SECRET_KEY = "dev-only-change-me"
+MIN_SECRET_LENGTH = 32
+
+
+class InsecureSettings(RuntimeError):
+    """The server would run with a key anyone could know."""
+
+
+def secret_key_path(var_dir: Path) -> Path:
+    return Path(var_dir) / "secret.key"
+
+
+def check_secret(settings: Settings) -> None:
+    """Refuse a missing, well-known or short secret key outside development mode: with it,
+    anyone could sign a session cookie as any user."""
+    key = settings.secret_key
+    if settings.dev_mode:
+        return
+    if not key:
+        raise InsecureSettings(
+            "no secret key: set REDRESS_SECRET_KEY or run `redress secret init` "
+            "(REDRESS_DEV_MODE=true allows a development key)"
+        )
+    if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_LENGTH:
+        raise InsecureSettings(
+            f"REDRESS_SECRET_KEY is the development key or shorter than {MIN_SECRET_LENGTH} "
+            "characters: set a random one (`redress secret init` writes var/secret.key) or "
+            "REDRESS_DEV_MODE=true for development"
+        )
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(48)
 
 
 @cache

@@ -17,7 +17,7 @@ SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
        r.determining_unit, c.applicant, r.subject_name,
        r.version, r.status, r.disputed, r.severity, r.published_from, r.content,
        r.repair_barred_until, r.source_category, r.decision_date,
-       c.filed_on, c.opened_at, c.closed_at
+       c.filed_on, c.opened_at, c.closed_at, r.subject_identifier
 FROM cases c JOIN credit_records r ON r.id = c.record_id
 WHERE c.id = :id
 """
@@ -58,7 +58,7 @@ VALUES (:case_id, :seq, :trigger, :from_state, :to_state, :case_version, :actor,
 """
 
 CASE_RECORD = slice(15, 24)
-CASE_FILED_ON, CASE_OPENED_AT, CASE_CLOSED_AT = 24, 25, 26
+CASE_FILED_ON, CASE_OPENED_AT, CASE_CLOSED_AT, CASE_SUBJECT_IDENTIFIER = 24, 25, 26, 27
 
 # The record's columns after the id (as CASE_FOR_COMMAND's CASE_RECORD), then two of its own.
 RECORD_STATE = slice(1, 10)

@@ -337,17 +337,84 @@ def is_clean_text(value: str) -> bool:
     return True
 
 
-def is_clean_json(value: Any) -> bool:
-    """Every string in a JSON-like value (keys too) is clean text; every number finite."""
-    if isinstance(value, str):
-        return is_clean_text(value)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, Mapping):
-        return all(is_clean_text(str(k)) and is_clean_json(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(is_clean_json(v) for v in value)
-    return True
+# Bounds on JSON a caller supplies (record content, command payloads): deep or huge values
+# were stored, then broke every later read of them (a 500 on PostgreSQL at 300 levels), and
+# integers beyond 2**53 are read wrongly by JavaScript and many JSON libraries.
+MAX_JSON_DEPTH = 16
+MAX_JSON_VALUES = 2000
+MAX_JSON_TEXT = 64 * 1024  # characters, keys and strings together
+MAX_JSON_INT = 2**53 - 1
+
+
+def json_problem(value: Any, field: str) -> FieldError | None:
+    """The first way a caller's JSON value breaks the bounds or cannot be stored, located
+    (`content.a[2].b`), or None. Iterative, so no depth makes it fail itself."""
+    stack: list[tuple[Any, str, int]] = [(value, field, 1)]
+    values = text = 0
+    while stack:
+        v, path, depth = stack.pop()
+        values += 1
+        if values > MAX_JSON_VALUES:
+            return FieldError(
+                field,
+                "too_large",
+                f"has more than {MAX_JSON_VALUES} values",
+                f"包含的值超过{MAX_JSON_VALUES}个",
+            )
+        if depth > MAX_JSON_DEPTH:
+            return FieldError(
+                path,
+                "too_deep",
+                f"is nested more than {MAX_JSON_DEPTH} levels deep",
+                f"嵌套超过{MAX_JSON_DEPTH}层",
+            )
+        if isinstance(v, str):
+            text += len(v)
+            if not is_clean_text(v):
+                return FieldError(
+                    path, "text", "contains a NUL or an invalid character", "含有非法字符"
+                )
+        elif isinstance(v, bool) or v is None:
+            pass
+        elif isinstance(v, int):
+            if abs(v) > MAX_JSON_INT:
+                return FieldError(
+                    path,
+                    "range",
+                    "is an integer beyond ±2^53-1, which JSON readers elsewhere get wrong",
+                    "整数超出±2^53-1，其他系统无法准确读取",
+                )
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                return FieldError(path, "range", "is not a finite number", "不是有限数值")
+        elif isinstance(v, Mapping):
+            for k, x in v.items():
+                key = str(k)
+                text += len(key)
+                if not is_clean_text(key):
+                    return FieldError(
+                        path, "text", "has a key with an invalid character", "键名含有非法字符"
+                    )
+                stack.append((x, f"{path}.{key}", depth + 1))
+        elif isinstance(v, list | tuple):
+            stack.extend((x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v))
+        else:
+            return FieldError(path, "type", "is not a JSON value", "不是JSON值")
+        if text > MAX_JSON_TEXT:
+            return FieldError(
+                field,
+                "too_large",
+                f"has more than {MAX_JSON_TEXT} characters of text",
+                f"文本超过{MAX_JSON_TEXT}个字符",
+            )
+    return None
+
+
+def check_json(value: Any, field: str) -> None:
+    """Raise InvalidPayload naming the field if `value` breaks the bounds (`json_problem`)."""
+    problem = json_problem(value, field)
+    if problem is not None:
+        raise InvalidPayload([problem])
 
 
 def compile_procedure(data: Mapping[str, Any]) -> Procedure:

@@ -28,6 +28,10 @@ from states.identifiers import make_resident_id, make_uscc
 # Browser fixtures (site, browser, page) for tests/browser; they skip without Chromium.
 pytest_plugins = ["browser_support"]
 
+# A strong key of the tests' own (the server refuses the development key outside dev mode);
+# subprocesses (the CLI, Prefect workers) inherit it.
+os.environ.setdefault("REDRESS_SECRET_KEY", "test-secret-key-" + "k" * 40)
+
 # Prefect keeps its state in a throwaway home for the test run (set before it is imported).
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="redress-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

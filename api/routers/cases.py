@@ -25,11 +25,12 @@ from api.schemas import (
     OpenedOut,
     Text,
 )
+from api.security import attachment_response
 from engine.attachments import Attachments
 from engine.lane import WriteLane
 from engine.queries import CaseFilter, list_cases
 from engine.service import Advanced, Engine
-from states.errors import FieldError, Forbidden, InvalidPayload, RedressError
+from states.errors import FieldError, Forbidden, InvalidPayload, NotFound, RedressError
 
 router = APIRouter(tags=["cases"])
 CaseId = Annotated[int, Path(ge=1, le=2**53, description="Case id")]
@@ -253,8 +254,14 @@ def assign(case_id: CaseId, body: AssignIn, engine: EngineDep, actor: ActorDep) 
     summary="Upload evidence (PDF, JPEG, PNG, OFD, DOCX; 10 MB)",
 )
 async def upload(
-    case_id: CaseId, file: UploadFile, engine: EngineDep, actor: ActorDep
+    case_id: CaseId, file: UploadFile, request: Request, engine: EngineDep, actor: ActorDep
 ) -> AttachmentOut:
+    # FastAPI binds the last `file` part and drops the others: refuse them instead. The form
+    # is the one FastAPI parsed (cached on the request), not read a second time.
+    if len((await request.form()).getlist("file")) > 1:
+        raise InvalidPayload(
+            [FieldError("file", "too_many", "one file per request", "每次只能上传一个文件")]
+        )
     data = await read_limited(file, engine.settings.max_upload_bytes)
     stored = Attachments(engine).add(case_id, actor, file.filename or "", data)
     meta = {a["id"]: a for a in Attachments(engine).list(case_id)}[stored.id]
@@ -286,4 +293,6 @@ def attachment(
     attachment_id: Annotated[int, Path(ge=1, le=2**53)], engine: EngineDep, actor: ActorDep
 ) -> FileResponse:
     meta, path = Attachments(engine).get(attachment_id, actor)
-    return FileResponse(path, media_type=meta["content_type"], filename=meta["filename"])
+    if not path.is_file():  # the row without its file: a 404, not the 500 FileResponse gives
+        raise NotFound(f"no attachment {attachment_id}", f"没有编号为{attachment_id}的附件")
+    return attachment_response(meta, path)

@@ -15,7 +15,7 @@ from api.schemas import NoticeOut, OutboxItem
 from engine.factory import build_delivery
 from engine.pdf import notice_pdf
 from engine.queries import case_notices, list_outbox, notice
-from states.errors import Forbidden
+from states.errors import Conflict, Forbidden, NotFound
 
 router = APIRouter(tags=["notices"])
 NoticeId = Annotated[int, Path(ge=1, le=2**53)]
@@ -110,8 +110,13 @@ def retry(
         )
     visible = {m["id"]: m for m in list_outbox(engine, actor, "dead", 200)}
     if message_id not in visible:
-        from states.errors import NotFound
-
+        for status in ("pending", "sent"):
+            if any(m["id"] == message_id for m in list_outbox(engine, actor, status, 200)):
+                zh = "待发送" if status == "pending" else "已发送"
+                raise Conflict(
+                    f"message {message_id} is not a dead letter (it is {status})",
+                    f"消息{message_id}不是死信（当前状态：{zh}）",
+                )
         raise NotFound(f"no dead letter {message_id}", f"没有编号为{message_id}的死信")
     build_delivery(engine).retry(message_id)
     return {**visible[message_id], "status": "pending", "attempts": 0}

@@ -1,17 +1,19 @@
-"""Health and metrics (Prometheus text)."""
+"""Health and metrics (Prometheus text; a metrics token or an admin's token)."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from api.deps import EngineDep
-from api.problems import responses
+from api.deps import EngineDep, bearer_token, current_actor
+from api.problems import Unauthenticated, responses
 from api.schemas import Health
 from engine.queries import case_counts
 from engine.service import Engine
@@ -65,11 +67,38 @@ def healthz(engine: EngineDep) -> Health:
     return Health(status="ok", database=engine.db.dialect)
 
 
+async def metrics_reader(
+    engine: EngineDep,
+    authorization: Annotated[
+        str | None,
+        Header(description="`Bearer <REDRESS_METRICS_TOKEN>`, or an admin's staff token"),
+    ] = None,
+) -> None:
+    """Case counts are not for everyone: the metrics token (compared in constant time) or an
+    admin's staff token; anything else is a 401."""
+    token = bearer_token(authorization)
+    expected = engine.settings.metrics_token
+    if token and expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return
+    if token:
+        try:
+            actor = await current_actor(engine, authorization)
+        except Unauthenticated:
+            actor = None
+        if actor is not None and actor.role == "admin":
+            return
+    raise Unauthenticated(
+        "metrics need the metrics token or an admin's token", "查看监控指标需要监控令牌或管理员令牌"
+    )
+
+
 @router.get(
     "/metrics",
     response_class=Response,
     summary="Prometheus metrics",
+    dependencies=[Depends(metrics_reader)],
     responses={
+        **responses(401),
         200: {
             "content": {
                 "text/plain": {
@@ -77,7 +106,7 @@ def healthz(engine: EngineDep) -> Health:
                 }
             },
             "description": "Prometheus text exposition",
-        }
+        },
     },
 )
 def metrics(request: Request) -> Response:

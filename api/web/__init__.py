@@ -25,14 +25,14 @@ class PagesOnly:
     token or access code and never reads a cookie, so it skips the session layer entirely
     (no cookie parsing or signing on the hot path, and no ambient authority for CSRF)."""
 
-    def __init__(self, app: ASGIApp, secret_key: str, max_age: int) -> None:
+    def __init__(self, app: ASGIApp, secret_key: str, max_age: int, https_only: bool) -> None:
         self.app = app
         self.pages = SessionMiddleware(
             app,
             secret_key=secret_key,
             session_cookie="redress_session",
             same_site="lax",
-            https_only=False,
+            https_only=https_only,  # Secure: the cookie never goes out over plain HTTP
             max_age=max_age,
         )
 
@@ -46,7 +46,12 @@ class PagesOnly:
 def install(app: FastAPI, engine: Engine) -> None:
     from api.web import console, portal
 
-    app.add_middleware(PagesOnly, secret_key=engine.settings.secret_key, max_age=8 * 3600)
+    app.add_middleware(
+        PagesOnly,
+        secret_key=engine.settings.secret_key,
+        max_age=8 * 3600,
+        https_only=engine.settings.behind_https,
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(portal.router)
     app.include_router(console.router, prefix="/console")

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.web.labels import TABLES, label
 from engine.service import Actor, Engine
+from engine.sessions import Sessions
 from states.errors import FieldError, Forbidden, InvalidPayload, RedressError
 
 TEMPLATES = Jinja2Templates(
@@ -87,15 +88,46 @@ def form_error(field: str, en: str, zh: str) -> InvalidPayload:
 
 
 def staff(request: Request) -> Actor | None:
-    """The signed-in staff user, or None."""
-    uid = request.session.get("user_id")
-    if not uid:
+    """The signed-in staff user of a live session (engine/sessions.py), or None."""
+    sid = request.session.get("sid")
+    if not sid:
         return None
     try:
-        return engine_of(request).actor_by_id(int(uid))
+        return Sessions(engine_of(request)).staff(str(sid))
     except RedressError:
-        request.session.pop("user_id", None)
+        request.session.pop("sid", None)
         return None
+
+
+def sign_in_staff(request: Request, actor: Actor) -> None:
+    assert actor.user_id is not None
+    end_session(request, "sid")
+    request.session["sid"] = Sessions(engine_of(request)).start_staff(actor.user_id)
+
+
+def sign_in_applicant(request: Request, case_id: int, case_no: str) -> None:
+    end_session(request, "case_sid")
+    request.session["case_sid"] = Sessions(engine_of(request)).start_applicant(case_id)
+    request.session["case_no"] = case_no
+
+
+def applicant_session(request: Request) -> tuple[int, str] | None:
+    """(case id, case number) this browser is signed in to, while its session is live."""
+    sid = request.session.get("case_sid")
+    if not sid:
+        return None
+    try:
+        return Sessions(engine_of(request)).applicant(str(sid))
+    except RedressError:
+        request.session.pop("case_sid", None)
+        return None
+
+
+def end_session(request: Request, key: str) -> None:
+    """Sign out: the session's row ends, so the same cookie replayed later gives nothing."""
+    sid = request.session.pop(key, None)
+    if sid:
+        Sessions(engine_of(request)).end(str(sid))
 
 
 def to_login(request: Request) -> RedirectResponse:

@@ -15,17 +15,20 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from api.routers.notices import pdf_response
+from api.security import attachment_response
 from api.web.common import (
     check_csrf,
+    end_session,
     engine_of,
     field_errors,
     lang_of,
     render,
+    sign_in_staff,
     staff,
     to_login,
 )
@@ -191,7 +194,7 @@ async def login(request: Request) -> Page:
             next=nxt,
             status=401,
         )
-    request.session["user_id"] = actor.user_id
+    await run_in_threadpool(sign_in_staff, request, actor)
     return RedirectResponse(nxt, status_code=303)
 
 
@@ -200,7 +203,7 @@ async def logout(request: Request) -> Page:
     form = await request.form()
     if not _csrf_ok(request, form):
         return _csrf_refused(request, staff(request))
-    request.session.pop("user_id", None)
+    await run_in_threadpool(end_session, request, "sid")
     return RedirectResponse("/console/login", status_code=303)
 
 
@@ -704,7 +707,7 @@ def attachment(request: Request, attachment_id: str) -> Response:
         return _not_found(request, actor, exc)
     if not path.exists():
         return _not_found(request, actor)
-    return FileResponse(path, media_type=meta["content_type"], filename=meta["filename"])
+    return attachment_response(meta, path)
 
 
 @router.get("/notices/{notice_id}.pdf", response_model=None)

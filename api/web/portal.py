@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from api.routers.notices import pdf_response
-from api.web.common import LANGS, check_csrf, engine_of, field_errors, lang_of, render
+from api.web.common import (
+    LANGS,
+    applicant_session,
+    check_csrf,
+    end_session,
+    engine_of,
+    field_errors,
+    lang_of,
+    render,
+    sign_in_applicant,
+)
 from api.web.labels import KIND_LABELS, PROCEDURE_LABELS, SEVERITY_LABELS, label
 from engine.applicants import CASE_NO, AccessGuard, TooManyAttempts, authenticate, status_view
 from engine.attachments import Attachments
@@ -134,7 +145,9 @@ async def find(request: Request) -> HTMLResponse:
             "subject": "请输入统一社会信用代码或身份证号" if lang == "zh" else "enter an identifier"
         }
         return _home(request, 422, find_errors=need, subject=subject)
-    records = await run_in_threadpool(find_records, engine_of(request), PUBLIC, subject)
+    records = await run_in_threadpool(
+        partial(find_records, engine_of(request), PUBLIC, subject, published_only=True)
+    )
     return _home(request, subject=subject, records=_record_rows(records, lang), searched=True)
 
 
@@ -169,9 +182,11 @@ def _apply_page(
 
 
 def _public_record(request: Request, record_id: str) -> dict[str, Any] | None:
+    """A record the public may see: published only (not revoked, repaired, expired...)."""
     if not record_id.isdigit() or len(record_id) > 15:
         return None
-    return get_record(engine_of(request), int(record_id), PUBLIC)
+    record = get_record(engine_of(request), int(record_id), PUBLIC)
+    return record if record is not None and record["status"] == "published" else None
 
 
 @router.get("/apply", response_class=HTMLResponse, response_model=None)
@@ -299,8 +314,7 @@ async def apply(request: Request) -> HTMLResponse:
         return again(_form_errors(exc, lang))
     except RedressError as exc:
         return again({}, error=_msg(exc, lang))
-    request.session["case_id"] = case_id
-    request.session["case_no"] = case_no
+    await run_in_threadpool(sign_in_applicant, request, case_id, case_no)
     return render(
         request,
         "portal/filed.html",
@@ -334,14 +348,12 @@ async def sign_in(request: Request) -> Response:
     client = _client(request)
 
     def attempt() -> Actor:
-        delay = guard.delay_for(client)  # raises TooManyAttempts when locked out
+        delay, stamp = guard.begin(client)  # raises TooManyAttempts when locked out
         if delay:
             time.sleep(delay)
-        try:
-            return authenticate(engine_of(request), case_no, code)
-        except NotFound:
-            guard.failed(client)
-            raise
+        actor = authenticate(engine_of(request), case_no, code)  # a wrong one stays counted
+        guard.succeeded(client, stamp)
+        return actor
 
     try:
         actor = await run_in_threadpool(attempt)
@@ -353,18 +365,28 @@ async def sign_in(request: Request) -> Response:
         wrong = {"access_code": _msg(exc, lang)}
         return _home(request, 422, follow_errors=wrong, follow=follow, focus="follow")
     assert actor.case_id is not None
-    request.session["case_id"] = actor.case_id
-    request.session["case_no"] = case_no
+    await run_in_threadpool(sign_in_applicant, request, actor.case_id, case_no)
     return RedirectResponse(f"/status/{case_no}", status_code=303)
 
 
+@router.post("/status/sign-out", response_class=HTMLResponse, response_model=None)
+async def sign_out(request: Request) -> Response:
+    form = await request.form(max_fields=5)
+    try:
+        check_csrf(request, _text(form, "csrf"))
+    except Forbidden as exc:
+        return _home(request, 403, error=_msg(exc, lang_of(request)), focus="follow")
+    await run_in_threadpool(end_session, request, "case_sid")
+    request.session.pop("case_no", None)
+    return RedirectResponse("/status", status_code=303)
+
+
 def _applicant(request: Request, case_no: str) -> Actor | None:
-    """The case this browser signed in to, when it is the one asked for."""
-    case_id = request.session.get("case_id")
-    known = request.session.get("case_no")
-    if not case_id or not known or str(known).upper() != case_no.upper():
+    """The case this browser signed in to (a live session), when it is the one asked for."""
+    signed_in = applicant_session(request)
+    if signed_in is None or signed_in[1].upper() != case_no.upper():
         return None
-    return Actor(name=f"applicant:{known}", role="applicant", case_id=int(case_id))
+    return Actor(name=f"applicant:{signed_in[1]}", role="applicant", case_id=signed_in[0])
 
 
 def _status_page(request: Request, actor: Actor, status: int = 200, **context: Any) -> HTMLResponse:
@@ -391,7 +413,7 @@ def _status_page(request: Request, actor: Actor, status: int = 200, **context: A
 
 
 def _gone(request: Request) -> RedirectResponse:
-    request.session.pop("case_id", None)
+    end_session(request, "case_sid")
     request.session.pop("case_no", None)
     return RedirectResponse("/status", status_code=303)
 

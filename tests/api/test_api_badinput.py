@@ -551,19 +551,41 @@ def test_cursor_with_an_out_of_range_number(api: Api) -> None:
 
 def test_filing_into_an_unknown_department(api: Api) -> None:
     before = snapshot(api.world.engine)
-    r = api.post(
-        "/cases",
-        "office_handler",
-        json={
-            "procedure": "objection",
-            "record_id": api.world.record(),
-            "applicant": APPLICANT,
-            "payload": OBJECTION_INTAKE,
-            "department_id": "nowhere",
-        },
-    )
+    body = {
+        "procedure": "objection",
+        "record_id": api.world.record(),
+        "applicant": APPLICANT,
+        "payload": OBJECTION_INTAKE,
+        "department_id": "nowhere",
+    }
+    r = api.post("/cases", "office_credit_office", json=body)
     assert snapshot(api.world.engine)["cases"] == before["cases"]
     assert fields(problem(r, 422)) == {"department_id": "unknown"}
+
+
+def test_a_handler_files_into_their_own_department_only(api: Api) -> None:
+    """Issue 21: a handler of `office` filed into `hrss` (201), then could not see the case."""
+    body = {
+        "procedure": "objection",
+        "record_id": api.world.record(),
+        "applicant": APPLICANT,
+        "payload": OBJECTION_INTAKE,
+        "department_id": "hrss",
+    }
+    before = snapshot(api.world.engine)
+    for user in ("office_handler", "amr_handler", "amr_credit_office"):
+        r = api.post("/cases", user, json=body)
+        assert "credit office" in problem(r, 403, "forbidden")["detail"], user
+    assert snapshot(api.world.engine) == before
+    assert (
+        api.post("/cases", "office_handler", json={**body, "department_id": "office"}).status_code
+        == 201
+    )
+    # The credit office routes cases anywhere; the case shows in hrss's queue.
+    body["record_id"] = api.world.record()
+    r = api.post("/cases", "office_credit_office", json=body)
+    assert r.status_code == 201, r.text
+    assert api.get(f"/cases/{r.json()['case_id']}", "hrss_handler").status_code == 200
 
 
 def test_lone_surrogates_and_nul_in_lists_and_content(api: Api) -> None:

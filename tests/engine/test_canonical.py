@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.service import _canonical_stdlib, canonical, loads
-from states.machine import is_clean_json
+from states.machine import json_problem
 
 
 def _text(rng: random.Random, n: int) -> str:
@@ -73,6 +73,6 @@ def test_stored_text_orjson_cannot_read_is_read_by_the_standard_library() -> Non
 
 def test_records_refuse_numbers_that_are_not_finite() -> None:
     # orjson would write NaN as null; such content is refused before it is stored.
-    assert not is_clean_json({"fine": math.nan})
-    assert not is_clean_json({"fine": [1.0, math.inf]})
-    assert is_clean_json({"fine": 1000.5, "name": "上海"})
+    assert json_problem({"fine": math.nan}, "c") is not None
+    assert json_problem({"fine": [1.0, math.inf]}, "c") is not None
+    assert json_problem({"fine": 1000.5, "name": "上海"}, "c") is None
