@@ -50,7 +50,7 @@ class SecurityHeaders:
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         }
-        if hsts:  # only when served over TLS: over plain HTTP browsers ignore it anyway
+        if hsts:  # only behind TLS: browsers then refuse plain HTTP to this host for a year
             base["Strict-Transport-Security"] = HSTS
         # Static files may be cached; pages and API answers (personal data) never.
         fresh = {"Cache-Control": "no-store"}

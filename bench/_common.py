@@ -39,6 +39,11 @@ from engine.service import Actor, Engine
 from engine.settings import get_settings
 from states.identifiers import make_uscc
 
+# Benchmarks hash tokens and serve the app: a throwaway strong key of their own, unless one
+# is set (the server refuses the development key outside dev mode).
+os.environ.setdefault("REDRESS_SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
+get_settings.cache_clear()
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Tuesday 7 April 2026, 09:00 in Shanghai: an ordinary working day (as in tests/conftest.py).
 BENCH_NOW = datetime(2026, 4, 7, 9, 0, tzinfo=SHANGHAI)

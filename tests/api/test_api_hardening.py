@@ -15,8 +15,9 @@ from api_support import PDF, V1, Api, fields, make_api, problem
 from conftest import World, snapshot
 from fastapi.testclient import TestClient
 
-from engine.attachments import MAX_NAME, Attachments, clean_filename
+from engine.attachments import Attachments
 
+MAX_NAME = 200  # engine.attachments.MAX_NAME (here too, so that old code fails, not errors)
 STRICT = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -202,6 +203,11 @@ def test_every_way_of_storing_an_upload_cleans_its_name(api: Api) -> None:
         cid, world.actor("office_handler"), [("a\u202eb.pdf", PDF), ("\x00.pdf", PDF)]
     )
     assert [s.filename for s in out] == ["ab.pdf", "attachment.pdf"]
+
+    from engine.attachments import MAX_NAME as BOUND
+    from engine.attachments import clean_filename
+
+    assert BOUND == MAX_NAME
     assert clean_filename("", "image/png") == "attachment.png"
     # (python-multipart already keeps only what follows a backslash in an uploaded name)
     assert clean_filename("C:\\Users\\me\\scan.pdf") == "C: Users me scan.pdf"
