@@ -238,24 +238,24 @@ def user_add(
     typer.echo(token)
 
 
+def _set_active(name: str, active: bool, done: str) -> None:
+    try:
+        uid = _engine().set_user_active(name, active)
+    except RedressError as exc:
+        _fail(exc)
+    console.print(f"user {name} (id {uid}) {done}")
+
+
 @user_app.command("disable")
 def user_disable(name: str) -> None:
     """Disable a user: their token and console sessions stop working at once, everywhere."""
-    try:
-        uid = _engine().set_user_active(name, False)
-    except RedressError as exc:
-        _fail(exc)
-    console.print(f"user {name} (id {uid}) disabled; their token and sessions no longer work")
+    _set_active(name, False, "disabled; their token and sessions no longer work")
 
 
 @user_app.command("enable")
 def user_enable(name: str) -> None:
     """Enable a disabled user again (their old token works again; sessions stay ended)."""
-    try:
-        uid = _engine().set_user_active(name, True)
-    except RedressError as exc:
-        _fail(exc)
-    console.print(f"user {name} (id {uid}) enabled")
+    _set_active(name, True, "enabled")
 
 
 @secret_app.command("init")

@@ -75,13 +75,7 @@ class Sessions:
             )
         if row is None:
             raise Forbidden("the session has ended; sign in again", "会话已结束，请重新登录")
-        return Actor(
-            name=row[1],
-            role=row[2],
-            department_id=row[3],
-            user_id=int(row[0]),
-            department_kind=row[4],
-        )
+        return Engine._actor_of(row)  # the same columns, in the same order, as a token's
 
     def applicant(self, session_id: str) -> tuple[int, str]:
         """(case id, case number) of a live applicant session; Forbidden otherwise."""
