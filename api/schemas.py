@@ -507,6 +507,8 @@ class NextStep(BaseModel):
     due_at: datetime | None
     provisional: bool
     paused: bool
+    # Counted from the day a notice reaches the applicant, which has not happened yet.
+    on_delivery: bool = False
 
 
 class TimelineEntry(BaseModel):

@@ -7,6 +7,8 @@ from one client are slowed, then refused for a while.
 
 from __future__ import annotations
 
+from datetime import date
+
 import contextlib
 import hmac
 import re
@@ -32,6 +34,8 @@ _HIDDEN = {
     "deadline_expired",
     "deadline_escalated",
     "deadline_recomputed",
+    "notice_undelivered",
+    "deadline_met",
     "request_extension",
     "reject_extension",
 }
@@ -162,10 +166,11 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
         (
             d
             for d in engine.deadlines_in(tx, proc, case.id, lang, engine.now())
-            if d["status"] in ("active", "paused")
+            if d["status"] in ("active", "paused", "waiting")
         ),
-        # Running deadlines first, by due day; one paused (waiting for the applicant) after.
-        key=lambda d: (d["status"] == "paused", d["due_day"] is None, d["due_day"]),
+        # Running deadlines first, by due day; paused ones (waiting for the applicant) and
+        # ones that start when a notice reaches the applicant after.
+        key=lambda d: (d["status"] != "active", d["due_day"] is None, d["due_day"] or date.min),
     )
     next_step = None
     if running:
@@ -176,6 +181,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             "due_at": d["due_at"],
             "provisional": d["provisional"],
             "paused": d["status"] == "paused",
+            "on_delivery": d["status"] == "waiting",
         }
     notices = tx.all(
         _APPLICANT_NOTICES, {"id": case.id, "lang": "en" if lang.startswith("en") else "zh"}

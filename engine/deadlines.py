@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from engine import notices as letters
 from engine import schema as t
 from engine import sql
-from engine.service import SYSTEM, Engine, _Case, canonical
+from engine.service import REMINDER_TIME, SYSTEM, Engine, _Case, canonical
 from states.calendar import DayOverride, Period, WorkCalendar
 from states.errors import FieldError, InvalidPayload, RedressError
 from states.machine import Procedure
@@ -125,7 +125,7 @@ class Deadlines:
             tm = tx.one(sql.TIMER_FOR_FIRING, {"id": timer_id})
             assert tm is not None
             status, next_action, next_at = tm[4], tm[8], t.to_ts(tm[9])
-            if status != "active" or next_at is None or next_at > now:
+            if status not in ("active", "waiting") or next_at is None or next_at > now:
                 return None  # already handled (or stopped) by someone else
             if case is None:
                 return self._fire_record_timer(tx, timer_id, int(owner[1]), now)
@@ -146,6 +146,22 @@ class Deadlines:
             "case_no": case.case_no,
             "state": case.state,
         }
+        if action == "undelivered":
+            # Counted from a delivery that has not happened: say so, and again later.
+            again = eng.calendar.add(
+                eng.calendar.local_date(now), Period.parse(spec.undelivered_after)
+            ).day
+            at = datetime.combine(again, REMINDER_TIME, tzinfo=eng.calendar.tz)
+            tx.execute(
+                sql.TIMER_NEXT,
+                {"id": timer_id, "next_action": "undelivered", "next_at": eng._ts(at)},
+            )
+            notice = spec.starts_on_delivery or ""
+            eng._append_system_event(
+                tx, case, "notice_undelivered", {**info, "notice": notice}, now
+            )
+            self._staff_message(tx, case, proc, timer_id, "undelivered", "assignee", info, now)
+            return "undelivered"
         if action == "reminder" and due_at is not None and due_at <= now:
             action = "due"  # a late sweep: the deadline itself has passed, remind no more
         if action == "reminder":
@@ -197,7 +213,9 @@ class Deadlines:
         """A reminder or escalation to the people concerned, by mail where an address is on
         file (else logged), rendered from the staff templates like any notice."""
         eng = self.engine
-        template = "staff_reminder" if action == "reminder" else "staff_escalation"
+        template = {"reminder": "staff_reminder", "undelivered": "staff_undelivered"}.get(
+            action, "staff_escalation"
+        )
         names = eng.department_names()
         state = proc.states[case.state]
         context = {

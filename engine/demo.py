@@ -39,6 +39,10 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "finalize": {},
     "restore_reputation": {"measures": "在信用网站发布更正声明"},
     "withdraw": {},
+    "evidence_lapsed": {},
+    "suspend_for_testing": {"reason": "需委托检测机构检验"},
+    "resume_verification": {"comment": "检验报告已出具"},
+    "record_delivery": {"delivered_on": "2026-04-07"},
     "request_extension": {"days": 5, "reason": "需向外单位调取材料"},
     "approve_extension": {},
     "reject_extension": {"reason": "无正当理由"},
@@ -52,6 +56,8 @@ OBJECTION_PATHS: dict[str, list[str]] = {
     "awaiting_supplement": ["request_supplement"],
     "accepted": ["accept"],
     "verifying": ["accept", "mark_disputed"],
+    "verification_supplement": ["accept", "mark_disputed", "request_supplement"],
+    "testing": ["accept", "mark_disputed", "suspend_for_testing"],
     "forwarded": ["accept", "mark_disputed", "forward"],
     "answered": ["accept", "mark_disputed", "forward", "unit_answer"],
     "decision_proposed": ["accept", "mark_disputed", "propose_decision"],
@@ -92,6 +98,7 @@ REPAIR_PATHS: dict[str, list[str]] = {
     "forwarded": ["forward"],
     "awaiting_supplement": ["forward", "request_supplement"],
     "reviewing": ["forward", "accept"],
+    "review_supplement": ["forward", "accept", "request_supplement"],
     "repaired": ["forward", "accept", "approve"],
     "denied": ["forward", "accept", "deny"],
     "not_accepted": ["forward", "reject"],
@@ -119,11 +126,11 @@ UNIT_TRIGGERS = {
         "reject_extension",
     },
 }
+# A review (复核) is decided at the next level: the head, not the reviewer who approved.
+REVIEW_TRIGGERS = {"review_confirm", "review_overturn"}
 APPROVER_TRIGGERS = {
     "approve_decision",
     "return_decision",
-    "review_confirm",
-    "review_overturn",
     "approve_extension",
     "reject_extension",
     "approve",
@@ -142,6 +149,8 @@ def actor_key(procedure: str, trigger: str) -> str:
     if trigger == "revoke_repair":
         return "office_credit_office"
     dept = "amr" if trigger in UNIT_TRIGGERS[procedure] else "office"
+    if trigger in REVIEW_TRIGGERS:
+        return f"{dept}_head"
     return f"{dept}_{'reviewer' if trigger in APPROVER_TRIGGERS else 'handler'}"
 
 
@@ -151,7 +160,7 @@ class Staff:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def for_trigger(self, procedure: str, trigger: str) -> Actor:
-        if trigger == "deem_withdrawn":
+        if trigger in ("deem_withdrawn", "evidence_lapsed"):
             return SYSTEM
         return self.actors[actor_key(procedure, trigger)]
 

@@ -36,6 +36,8 @@ SELECT id, kind, name, recipient, payload, idempotency_key, attempts, case_id, r
 FROM outbox WHERE id = :id
 """
 
+QUEUED_AT = "SELECT created_at FROM outbox WHERE id = :id"
+
 LEASE = "UPDATE outbox SET next_attempt_at = :until WHERE id = :id"
 
 ATTEMPT = """
@@ -143,6 +145,19 @@ class Delivery:
             )
             if sent.ok:
                 tx.execute(SENT, {"id": message.id, "now": eng._ts(now)})
+                queued = tx.scalar(
+                    "SELECT created_at FROM outbox WHERE id = :id", {"id": message.id}
+                )
+                eng.on_delivered(
+                    tx,
+                    kind=message.kind,
+                    name=message.name,
+                    channel=channel,
+                    case_id=message.case_id,
+                    record_id=message.record_id,
+                    queued_at=t.to_ts(queued),
+                    now=now,
+                )
                 return "sent"
             attempts = message.attempts + 1
             dead = attempts >= self.policy.max_attempts

@@ -725,6 +725,17 @@ class Engine:
     ) -> Opened:
         now = self.now()
         filed = filed_on or self.calendar.local_date(now)
+        if filed > self.calendar.local_date(now):
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "filed_on",
+                        "future",
+                        "the filing date cannot be after today",
+                        "收件日期不能晚于今天",
+                    )
+                ]
+            )
         proc = self.registry.for_date(procedure, filed)
         check_json(payload or {}, "payload")
         check_json(applicant, "applicant")
@@ -859,7 +870,9 @@ class Engine:
                 person_text,
                 rec_subject,
             )
-            started = self._start_timers(tx, proc, case, proc.spec.initial_state.starts, now)
+            started = self._start_timers(
+                tx, proc, case, proc.spec.initial_state.starts, now, anchor=filed
+            )
             if started:
                 detail["deadlines"] = started
             notices = self._queue_notices(
@@ -1001,11 +1014,16 @@ class Engine:
         proc = self.registry.get(case.procedure, case.definition_version)
         self._authorize(proc, case, trigger, actor)
         fields = proc.validate_payload(trigger, payload)
+        refusal = self._extension_refusal(proc, case, trigger)
+        if refusal is not None:
+            raise TransitionNotAllowed(
+                trigger, case.state, self._allowed_names(proc, case, actor), *refusal
+            )
         branches = proc.branches[trigger]
         needs_record = any(b.effect or b.guards or b.unless for b in branches)
         rec = case.record() if needs_record else None
         today = self.calendar.local_date(now)
-        ctx = Context(case.data, fields, rec, today, proc.spec.rules)
+        ctx = Context(case.data, fields, rec, today, proc.spec.rules, actor.name, actor.role)
         try:
             fired = proc.fire(case.state, trigger, ctx)
         except TransitionNotAllowed as exc:
@@ -1019,26 +1037,35 @@ class Engine:
             ) from None
         branch = fired.trigger
         data = {**case.data, **fields, **branch.sets}
+        if branch.records_actor:
+            data[branch.records_actor] = {"name": actor.name, "role": actor.role}
+        for tm in proc.extended_by.get(trigger, ()):
+            # Counted per timer; the request trigger is refused once max_count is reached.
+            counts = dict(data.get("extensions") or {})
+            counts[tm.name] = int(counts.get(tm.name, 0)) + 1
+            data["extensions"] = counts
         detail = case.detail
         version = case.version + 1
         closed = proc.is_closed(fired.dest)
         at = self._ts(now)
         seq = case.event_seq + 1
         payload_text = canonical(fields)
+        # The effect is worked out first: a sync timer starts only if the record changes.
+        effect = proc.effect(branch)
+        change = None
+        if effect is not None and rec is not None:
+            change = effect(
+                rec, Context(data, fields, rec, today, proc.spec.rules, actor.name, actor.role)
+            )
         timer_changes = self._apply_timer_plan(
-            tx, proc, case, fired.source, fired.dest, trigger, data, now
+            tx, proc, case, fired.source, fired.dest, trigger, data, now, change is not None
         )
         if timer_changes:
             detail["deadlines"] = timer_changes
         record_version = None
-        effect = proc.effect(branch)
-        if effect is not None and rec is not None:
-            change = effect(rec, Context(data, fields, rec, today, proc.spec.rules))
-            if change is not None:
-                record_version = self._apply_record_change(
-                    tx, rec, change, actor.name, case.id, now
-                )
-                detail["record_version"] = record_version
+        if change is not None and rec is not None:
+            record_version = self._apply_record_change(tx, rec, change, actor.name, case.id, now)
+            detail["record_version"] = record_version
         notices = self._queue_notices(
             tx, proc, case, branch.notices, seq, now, trigger, fields, detail, rec
         )
@@ -1169,12 +1196,14 @@ class Engine:
         self, proc: Procedure, case: _Case, actor: Actor, rec: RecordState | None
     ) -> Iterator[str]:
         """The triggers `actor` may fire on `case` now, in the procedure's order."""
-        ctx = Context(case.data, {}, rec, self.today(), proc.spec.rules)
+        ctx = Context(case.data, {}, rec, self.today(), proc.spec.rules, actor.name, actor.role)
         for trig in proc.triggers_from(case.state):
             b = proc.branches[trig][0]
             if actor.role not in b.roles and actor.role != "admin":
                 continue
             if not self._in_scope(b.scope, case, actor):
+                continue
+            if self._extension_refusal(proc, case, trig) is not None:
                 continue
             # Judged without the command's fields: guards on those are checked when it is sent.
             if proc.guard_verdicts(case.state, trig, ctx):
@@ -1198,6 +1227,21 @@ class Engine:
             )
         return out
 
+    @staticmethod
+    def _extension_refusal(proc: Procedure, case: _Case, trigger: str) -> tuple[str, str] | None:
+        """(en, zh) if `trigger` asks for an extension the definition no longer allows."""
+        tm = proc.extension_requests.get(trigger)
+        if tm is None or tm.extension is None:
+            return None
+        used = int((case.data.get("extensions") or {}).get(tm.name, 0))
+        if used < tm.extension.max_count:
+            return None
+        n = tm.extension.max_count
+        return (
+            f"the {tm.label.en} may be extended {n} time(s) in all; that has been used",
+            f"{tm.label.zh}只能延期{n}次，已延期{used}次",
+        )
+
     # -- timers -----------------------------------------------------------------------------
 
     def _start_timers(
@@ -1208,24 +1252,53 @@ class Engine:
         names: tuple[str, ...],
         now: datetime,
         running: set[str] | None = None,
+        anchor: date | None = None,
+        record_changed: bool = False,
     ) -> list[dict[str, Any]]:
+        """Start the named timers. `anchor`: the day counting starts after (default today;
+        a case keyed in later counts from the filing day the applicant gave)."""
         changes = []
         rows = []
+        waiting = []
+        today = self.calendar.local_date(now)
+        day = anchor or today
         for name in names:
             if running and name in running:  # a case-wide timer keeps running on re-entry
                 continue
             spec = proc.timers[name]
-            due = self.calendar.due_from(now, Period.parse(spec.period))
+            if spec.scope == "sync" and not record_changed:
+                continue  # nothing to push, so nothing to withdraw in time
+            period = Period.parse(spec.period)
+            if spec.starts_on_delivery:
+                check = self.calendar.add(today, Period.parse(spec.undelivered_after)).day
+                waiting.append(
+                    {
+                        "case_id": case.id,
+                        "record_id": None,
+                        "name": name,
+                        "period": spec.period,
+                        "started_at": self._ts(now),
+                        "amount": period.amount,
+                        "next_at": self._ts(
+                            datetime.combine(check, REMINDER_TIME, tzinfo=self.calendar.tz)
+                        ),
+                    }
+                )
+                changes.append(
+                    {"timer": name, "change": "waiting", "notice": spec.starts_on_delivery}
+                )
+                continue
+            due = self.calendar.add(day, period)
             action, at = self._next_action(spec.reminder_before, due, now)
             rows.append(
                 {
                     "case_id": case.id,
-                    "record_id": None,
+                    "record_id": case.record_id if spec.scope == "sync" else None,
                     "name": name,
                     "period": spec.period,
                     "started_at": self._ts(now),
-                    "anchor_day": self._d(self.calendar.local_date(now)),
-                    "amount": Period.parse(spec.period).amount,
+                    "anchor_day": self._d(day),
+                    "amount": period.amount,
                     "due_day": self._d(due.day),
                     "due_at": self._ts(due.at),
                     "provisional": due.provisional,
@@ -1233,15 +1306,17 @@ class Engine:
                     "next_at": self._ts(at),
                 }
             )
-            changes.append(
-                {
-                    "timer": name,
-                    "change": "started",
-                    "due": due.day.isoformat(),
-                    "provisional": due.provisional,
-                }
-            )
+            change: dict[str, Any] = {
+                "timer": name,
+                "change": "started",
+                "due": due.day.isoformat(),
+                "provisional": due.provisional,
+            }
+            if day != today:
+                change["from"] = day.isoformat()
+            changes.append(change)
         tx.executemany(sql.TIMER_INSERT, rows)
+        tx.executemany(sql.TIMER_INSERT_WAITING, waiting)
         return changes
 
     def _next_action(
@@ -1264,16 +1339,31 @@ class Engine:
         trigger: str,
         data: Mapping[str, Any],
         now: datetime,
+        record_changed: bool = False,
     ) -> list[dict[str, Any]]:
         plan = proc.timer_plan(src, dest)
         ext = proc.extended_by.get(trigger, ())
-        if not (plan.stop or plan.pause or plan.resume or plan.start or plan.stop_all or ext):
+        delivered = proc.delivery_triggers.get(trigger, ())
+        if not (
+            plan.stop
+            or plan.pause
+            or plan.resume
+            or plan.start
+            or plan.stop_all
+            or ext
+            or delivered
+        ):
             return []
-        if not (plan.reads_live or ext):
+        closing = proc.closing_stops if plan.stop_all else None
+        if not (plan.reads_live or ext or delivered):
             # Only stops and starts: one UPDATE ... RETURNING instead of reading the rows.
-            stopped = self._stop_live_timers(tx, case.id, None if plan.stop_all else plan.stop, now)
+            stopped = self._stop_live_timers(
+                tx, case.id, closing if plan.stop_all else plan.stop, now
+            )
             if plan.start and not plan.stop_all:
-                stopped += self._start_timers(tx, proc, case, plan.start, now)
+                stopped += self._start_timers(
+                    tx, proc, case, plan.start, now, record_changed=record_changed
+                )
             return stopped
         live = {r[1]: r for r in tx.all(sql.TIMERS_LIVE, {"case_id": case.id})}
         today = self.calendar.local_date(now)
@@ -1283,7 +1373,7 @@ class Engine:
             due_day, remaining, extended = t.to_date(row[4]), row[5], row[6]
             anchor, amount = t.to_date(row[7]), row[8]
             spec = proc.timers.get(name)
-            if plan.stop_all or name in plan.stop:
+            if (plan.stop_all and name not in proc.sync_timers) or name in plan.stop:
                 tx.execute(sql.TIMER_STOP, {"id": tid, "now": self._ts(now)})
                 changes.append({"timer": name, "change": "stopped"})
             elif name in plan.pause and status == "active" and due_day is not None:
@@ -1298,34 +1388,78 @@ class Engine:
                     {"timer": name, "change": "paused", "remaining": left, "unit": period.unit}
                 )
             elif name in plan.resume and status == "paused" and spec is not None:
-                # Resume: the day it resumes is not counted; at least one day is left.
-                unit = "working_days" if period.unit == "working_days" else "calendar_days"
-                left = max(int(remaining or 0), 1)
                 changes.append(
-                    self._set_due(
-                        tx,
-                        tid,
-                        spec.name,
-                        spec.reminder_before,
-                        today,
-                        left,
-                        unit,
-                        extended,
-                        now,
-                        f"resumed after {trigger}",
-                    )
+                    self._resume(tx, spec, tid, period, int(remaining or 0), extended, now, trigger)
                 )
-            elif spec is not None and spec in ext and status == "active" and anchor is not None:
+            elif spec is not None and spec in ext and status in ("active", "paused"):
                 changes.append(
                     self._extend(
-                        tx, spec, tid, period, anchor, int(amount or 0), extended, data, now
+                        tx, spec, row, period, anchor, int(amount or 0), data, now, live, today
                     )
                 )
+            elif spec is not None and spec in delivered and status == "waiting":
+                day = date.fromisoformat(str(data["delivered_on"]))
+                changes.append(self._anchor_on_delivery(tx, spec, tid, day, now, "by hand"))
         if plan.start and not plan.stop_all:
             changes += self._start_timers(
-                tx, proc, case, plan.start, now, running={n for n in live if n not in plan.stop}
+                tx,
+                proc,
+                case,
+                plan.start,
+                now,
+                running={n for n in live if n not in plan.stop},
+                record_changed=record_changed,
             )
         return changes
+
+    def _resume(
+        self,
+        tx: Tx,
+        spec: TimerSpec,
+        tid: int,
+        period: Period,
+        remaining: int,
+        extended: int,
+        now: datetime,
+        trigger: str,
+    ) -> dict[str, Any]:
+        """Resume rule: the day it resumes is not counted; at least one day is left (a
+        working day for a working-day period; a calendar day, which ends on a working day)."""
+        today = self.calendar.local_date(now)
+        unit = "working_days" if period.unit == "working_days" else "calendar_days"
+        amount = max(remaining, 1)
+        return self._set_due(
+            tx,
+            tid,
+            spec.name,
+            spec.reminder_before,
+            today,
+            amount,
+            unit,
+            extended,
+            now,
+            f"resumed after {trigger}",
+        )
+
+    def _anchor_on_delivery(
+        self, tx: Tx, spec: TimerSpec, tid: int, day: date, now: datetime, how: str
+    ) -> dict[str, Any]:
+        """A timer counted from a notice's delivery gets its due day: delivery day + period."""
+        period = Period.parse(spec.period)
+        change = self._set_due(
+            tx,
+            tid,
+            spec.name,
+            spec.reminder_before,
+            day,
+            period.amount,
+            period.unit,
+            0,
+            now,
+            f"notice {spec.starts_on_delivery} delivered on {day.isoformat()} ({how})",
+        )
+        change.update({"change": "started", "from": day.isoformat()})
+        return change
 
     def _stop_live_timers(
         self, tx: Tx, case_id: int, names: tuple[str, ...] | None, now: datetime
@@ -1386,27 +1520,50 @@ class Engine:
         self,
         tx: Tx,
         spec: TimerSpec,
-        tid: int,
+        row: Sequence[Any],
         period: Period,
-        anchor: date,
+        anchor: date | None,
         amount: int,
-        extended: int,
         data: Mapping[str, Any],
         now: datetime,
+        live: Mapping[str, Sequence[Any]],
+        today: date,
     ) -> dict[str, Any]:
+        """Extend a running or paused timer by the days asked for, within the definition's
+        bounds: the total period (max_total) and, where set, another timer's due day."""
         assert spec.extension is not None
+        tid, status, extended = row[0], row[2], int(row[6])
         days = int(data.get("days") or 0)
         limit = Period.parse(spec.extension.max_total)
+        trig = spec.extension.approve_trigger
         if period.amount + extended + days > limit.amount:
             left = limit.amount - period.amount - extended
             raise TransitionNotAllowed(
-                spec.extension.approve_trigger,
+                trig,
                 "",
                 [],
                 f"an extension of {days} days would exceed the limit of {limit}; "
                 f"at most {max(left, 0)} more",
                 f"延期{days}日将超过总期限{limit.amount}日，最多还可延期{max(left, 0)}日",
             )
+        if status == "paused":
+            # Paused (forwarded, awaiting documents): the days are added to those left.
+            remaining = int(row[5] or 0) + days
+            tx.execute(
+                sql.TIMER_EXTEND_PAUSED,
+                {"id": tid, "remaining": remaining, "extended_days": extended + days},
+            )
+            self._check_within(spec, None, live, today, days)
+            return {
+                "timer": spec.name,
+                "change": "extended",
+                "days": days,
+                "remaining": remaining,
+                "reason": f"extension approved: {data.get('reason') or ''}".strip(),
+            }
+        assert anchor is not None
+        new_due = self.calendar.add(anchor, Period(amount + days, period.unit)).day
+        self._check_within(spec, new_due, live, today, days)
         previous = self.calendar.add(anchor, Period(amount, period.unit)).day
         change = self._set_due(
             tx,
@@ -1423,6 +1580,118 @@ class Engine:
         )
         change.update({"change": "extended", "days": days})
         return change
+
+    def _check_within(
+        self,
+        spec: TimerSpec,
+        new_due: date | None,
+        live: Mapping[str, Sequence[Any]],
+        today: date,
+        days: int,
+    ) -> None:
+        """An extension may not carry a stage past the deadline it lies within (repair: the
+        review may be extended, but the applicant's result stays due within 10 working days
+        of the application, 国办发〔2025〕22号)."""
+        assert spec.extension is not None
+        outer = spec.extension.within
+        row = live.get(outer) if outer else None
+        if row is None or row[4] is None or new_due is None:
+            return
+        outer_due = t.to_date(row[4])
+        assert outer_due is not None
+        if new_due <= outer_due:
+            return
+        fits = max(days - self.calendar.working_days_between(outer_due, new_due), 0)
+        raise TransitionNotAllowed(
+            spec.extension.approve_trigger,
+            "",
+            [],
+            f"an extension of {days} working days would end on {new_due.isoformat()}, after the "
+            f"overall deadline {outer_due.isoformat()}; at most {fits} fit",
+            f"延期{days}个工作日将至{new_due.isoformat()}，超过总办理期限{outer_due.isoformat()}；"
+            f"最多可延期{fits}个工作日",
+        )
+
+    # -- deliveries that start or meet deadlines ----------------------------------------------
+
+    def on_delivered(
+        self,
+        tx: Tx,
+        *,
+        kind: str,
+        name: str,
+        channel: str,
+        case_id: int | None,
+        record_id: int | None,
+        queued_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        """What a delivered message means for the deadlines, in the delivery's transaction.
+
+        A notice served to the applicant by mail or SMS starts the timers counted from its
+        delivery (the review window: 自收到告知书之日起). The in-app copy and a log line are not
+        service. A push the platform received meets the sync timers of the record's cases."""
+        if kind == "notice" and case_id is not None and channel in ("email", "sms"):
+            self._notice_delivered(tx, case_id, name, channel, now)
+        elif kind == "platform_sync" and record_id is not None and queued_at is not None:
+            self._platform_received(tx, record_id, queued_at, now)
+
+    def _notice_delivered(
+        self, tx: Tx, case_id: int, notice: str, channel: str, now: datetime
+    ) -> None:
+        waiting = tx.all(sql.TIMERS_WAITING, {"case_id": case_id})
+        if not waiting:
+            return
+        case = self._locked_case(tx, case_id)
+        if case is None:
+            return
+        proc = self.registry.get(case.procedure, case.definition_version)
+        specs = {tm.name: tm for tm in proc.on_delivery.get(notice, ())}
+        day = self.calendar.local_date(now)
+        changes = [
+            self._anchor_on_delivery(tx, specs[name], int(tid), day, now, channel)
+            for tid, name in waiting
+            if name in specs
+        ]
+        if changes:
+            self._append_system_event(
+                tx,
+                case,
+                "notice_delivered",
+                {"notice": notice, "channel": channel, "deadlines": changes},
+                now,
+            )
+
+    def _platform_received(
+        self, tx: Tx, record_id: int, queued_at: datetime, now: datetime
+    ) -> None:
+        rows = tx.all(
+            sql.SYNC_TIMERS_MET, {"record_id": record_id, "queued_at": self._ts(queued_at)}
+        )
+        by_case: dict[int, list[tuple[int, str]]] = {}
+        for tid, cid, name in rows:
+            by_case.setdefault(int(cid), []).append((int(tid), str(name)))
+        for cid, timers in by_case.items():
+            case = self._locked_case(tx, cid)
+            if case is None:
+                continue
+            proc = self.registry.get(case.procedure, case.definition_version)
+            met = [(tid, name) for tid, name in timers if name in proc.sync_timers]
+            for tid, _ in met:
+                tx.execute(sql.TIMER_STOP, {"id": tid, "now": self._ts(now)})
+            if met:
+                self._append_system_event(
+                    tx,
+                    case,
+                    "deadline_met",
+                    {"deadlines": [{"timer": n, "change": "met"} for _, n in met]},
+                    now,
+                )
+
+    def _locked_case(self, tx: Tx, case_id: int) -> _Case | None:
+        lock = "" if self._sqlite else sql.CASE_LOCK
+        row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": case_id})
+        return None if row is None else self._case_from_row(row)
 
     # -- notices and events -------------------------------------------------------------------
 
@@ -1445,6 +1714,12 @@ class Engine:
         if not names:
             return []
         rows = []
+        # The letter names the deadlines now running, not only those this step changed (a
+        # unit asked to accept a repair is told the day the application's 3 days end).
+        running = {
+            str(r[0]): {"due": t.to_date(r[1]).isoformat(), "provisional": bool(r[2])}  # type: ignore[union-attr]
+            for r in tx.all(sql.TIMERS_RUNNING, {"case_id": case.id})
+        }
         context = self._notice_context(
             proc,
             case,
@@ -1454,6 +1729,7 @@ class Engine:
             detail or {},
             seq,
             now,
+            running,
         )
         at = self._ts(now)
         for name in names:
@@ -1510,17 +1786,18 @@ class Engine:
         detail: Mapping[str, Any],
         seq: int,
         now: datetime,
+        running: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         person = loads(case.applicant_json)
         names = self.department_names()
+        changed = {c["timer"]: c for c in detail.get("deadlines", ()) if c.get("due")}
         deadlines = {
-            c["timer"]: {
+            name: {
                 "due": c["due"],
                 "provisional": c.get("provisional", False),
-                "label": proc.timer_labels.get(c["timer"]) or {"zh": c["timer"], "en": c["timer"]},
+                "label": proc.timer_labels.get(name) or {"zh": name, "en": name},
             }
-            for c in detail.get("deadlines", ())
-            if c.get("due")
+            for name, c in {**(running or {}), **changed}.items()
         }
         data = {**case.data, **fields}
         outcome = data.get("outcome")

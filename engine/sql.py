@@ -85,14 +85,14 @@ VALUES (:record_id, :version, :status, :disputed, :content, :repair_barred_until
 
 TIMERS_LIVE = """
 SELECT id, name, status, period, due_day, remaining, extended_days, anchor_day, amount FROM timers
-WHERE case_id = :case_id AND status IN ('active', 'paused')
+WHERE case_id = :case_id AND status IN ('active', 'paused', 'waiting')
 ORDER BY id
 """
 
 # Stop a case's live timers in one statement (the engine adds a name filter and RETURNING).
 TIMERS_STOP_LIVE = """
 UPDATE timers SET status = 'stopped', next_action = NULL, next_at = NULL, stopped_at = :now
-WHERE case_id = :case_id AND status IN ('active', 'paused')
+WHERE case_id = :case_id AND status IN ('active', 'paused', 'waiting')
 """
 
 
@@ -128,6 +128,40 @@ INSERT INTO timers (case_id, record_id, name, status, period, started_at, due_da
        provisional, remaining, extended_days, anchor_day, amount, next_action, next_at)
 VALUES (:case_id, :record_id, :name, 'active', :period, :started_at, :due_day, :due_at,
        :provisional, NULL, 0, :anchor_day, :amount, :next_action, :next_at)
+"""
+
+# A timer counted from a notice's delivery: no due day until the notice is delivered; until
+# then the sweep tells the assignee, now and then, that it is still undelivered.
+TIMER_INSERT_WAITING = """
+INSERT INTO timers (case_id, record_id, name, status, period, started_at, due_day, due_at,
+       provisional, remaining, extended_days, anchor_day, amount, next_action, next_at)
+VALUES (:case_id, :record_id, :name, 'waiting', :period, :started_at, NULL, NULL,
+       FALSE, NULL, 0, NULL, :amount, 'undelivered', :next_at)
+"""
+
+# An extension approved while the clock is paused adds to the days left.
+TIMER_EXTEND_PAUSED = """
+UPDATE timers SET remaining = :remaining, extended_days = :extended_days WHERE id = :id
+"""
+
+# The case's running deadlines, as a letter names them.
+TIMERS_RUNNING = """
+SELECT name, due_day, provisional FROM timers
+WHERE case_id = :case_id AND status = 'active' AND due_day IS NOT NULL
+ORDER BY id
+"""
+
+# The case's timers waiting for a notice's delivery.
+TIMERS_WAITING = """
+SELECT id, name FROM timers WHERE case_id = :case_id AND status = 'waiting' ORDER BY id
+"""
+
+# Sync timers of a record's cases met by a push the platform has received.
+SYNC_TIMERS_MET = """
+SELECT id, case_id, name FROM timers
+WHERE record_id = :record_id AND case_id IS NOT NULL AND status = 'active'
+  AND started_at <= :queued_at
+ORDER BY case_id, id
 """
 
 OUTBOX_INSERT = """

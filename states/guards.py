@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from states.calendar import add_months
@@ -23,6 +23,9 @@ class Context:
     record: RecordState | None
     today: date
     rules: Mapping[str, Any] = field(default_factory=dict)
+    # Who fires the trigger (None where no one does yet: listing what a case allows).
+    actor_name: str | None = None
+    actor_role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,75 @@ def extension_requested(ctx: Context) -> Verdict:
     if ctx.case_data.get("extension_requested"):
         return OK
     return Verdict(False, "尚无待批准的延期申请", "no extension request is pending")
+
+
+def first_supplement(ctx: Context) -> Verdict:
+    """一次性告知: every missing item is listed in one request at the formal check. A second
+    request is refused; the office decides on what it has (accept, or refuse with reasons)."""
+    if not ctx.case_data.get("supplement_requested"):
+        return OK
+    return Verdict(
+        False,
+        "已一次性告知需补正的全部材料，不得再次要求补正；请依据现有材料作出受理或不予受理的决定",
+        "every missing item was listed at once in the first request (一次性告知); a second "
+        "request is not allowed: accept or refuse on the documents at hand",
+    )
+
+
+def first_stage_supplement(ctx: Context) -> Verdict:
+    """During verification (or a repair's review) material may be asked for once, listed at
+    once, as at the formal check."""
+    if not ctx.case_data.get("stage_supplement_requested"):
+        return OK
+    return Verdict(
+        False,
+        "核查阶段已一次性要求补充材料，不得再次要求；请依据现有材料作出决定",
+        "material was already asked for once during verification, every item at once; "
+        "decide on what is at hand",
+    )
+
+
+# The order of staff roles for a review (复核) by the next level.
+REVIEW_RANK: Mapping[str, int] = {"handler": 1, "reviewer": 2, "head": 3}
+
+
+def review_by_next_level(ctx: Context) -> Verdict:
+    """A review is decided at the next level: not by the person who approved the decision,
+    and by a role above theirs (DOMAIN.md, procedure 1, step 8)."""
+    decided = ctx.case_data.get("decided_by") or {}
+    if ctx.actor_name is None:
+        return OK  # listing what the case allows: judged when someone fires it
+    if decided.get("name") == ctx.actor_name:
+        return Verdict(
+            False,
+            "作出原决定的人员不得办理复核，复核须由上一级人员办理",
+            "the person who approved the decision may not decide its review; "
+            "it goes to the next level",
+        )
+    mine, theirs = REVIEW_RANK.get(ctx.actor_role or ""), REVIEW_RANK.get(decided.get("role", ""))
+    if mine is not None and theirs is not None and mine <= theirs:
+        return Verdict(
+            False,
+            "复核须由高于原决定审核人的上一级人员办理",
+            "a review is decided by a role above the one that approved the decision",
+        )
+    return OK
+
+
+def delivery_date_valid(ctx: Context) -> Verdict:
+    """A delivery recorded by hand happened between the filing and today."""
+    raw = ctx.payload.get("delivered_on")
+    if raw is None:
+        return OK  # a required field: the payload check reports it
+    day = date.fromisoformat(str(raw))
+    filed = ctx.case_data.get("filed_on")
+    if day > ctx.today:
+        return Verdict(False, "送达日期不能晚于今天", "the delivery date cannot be in the future")
+    if filed and day < date.fromisoformat(str(filed)):
+        return Verdict(
+            False, "送达日期不能早于申请日期", "the delivery date cannot be before the filing"
+        )
+    return OK
 
 
 def corrections_given(ctx: Context) -> Verdict:
@@ -105,10 +177,7 @@ def repair_eligible(ctx: Context) -> Verdict:
             f"该记录当前状态为“{rec.status}”，无需修复",
             f"the record is {rec.status}; there is nothing to repair",
         )
-    months = _min_publicity_months(ctx, rec.severity)
-    earliest = add_months(rec.published_from, months)
-    if rec.repair_barred_until is not None and rec.repair_barred_until > earliest:
-        earliest = rec.repair_barred_until
+    earliest = earliest_application(rec, _min_publicity_months(ctx, rec.severity))
     if ctx.today < earliest:
         return Verdict(
             False,
@@ -132,6 +201,25 @@ def repair_eligible(ctx: Context) -> Verdict:
     return OK
 
 
+def earliest_application(rec: RecordState, months: int) -> date:
+    """The first day a repair may be applied for.
+
+    A minimum publicity period of N months counts as a period does (民法典 Art. 201, 202): the
+    day of publication is not counted, and the period's last day is the same day N months on
+    (the month's last day if it is shorter). It has *passed* the day after that, which is the
+    earliest day to apply. That day is not a deadline, so it is not moved off a weekend or a
+    holiday (Art. 203 extends the last day of a period for acting, it does not delay the first
+    day one may act): an application can be filed online on any day. A bar after a revoked
+    repair ends at the end of its last day (`repair_barred_until`), so the day after it.
+    """
+    earliest = rec.published_from if months == 0 else add_months(rec.published_from, months)
+    if months:
+        earliest += timedelta(days=1)
+    if rec.repair_barred_until is not None:
+        earliest = max(earliest, rec.repair_barred_until + timedelta(days=1))
+    return earliest
+
+
 def _min_publicity_months(ctx: Context, severity: str) -> int:
     table = ctx.rules.get("min_publicity_months") or {}
     if severity in table:
@@ -146,4 +234,8 @@ GUARDS: Mapping[str, Guard] = {
     "record_disputable": record_disputable,
     "commitment_given": commitment_given,
     "repair_eligible": repair_eligible,
+    "first_supplement": first_supplement,
+    "first_stage_supplement": first_stage_supplement,
+    "review_by_next_level": review_by_next_level,
+    "delivery_date_valid": delivery_date_valid,
 }

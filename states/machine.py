@@ -94,6 +94,29 @@ class Procedure:
             if tm.extension:
                 key = tm.extension.approve_trigger
                 self.extended_by[key] = (*self.extended_by.get(key, ()), tm)
+        # The timer whose extensions a request trigger asks for (bounded by max_count).
+        self.extension_requests: dict[str, TimerSpec] = {
+            tm.extension.request_trigger: tm for tm in spec.timers if tm.extension
+        }
+        # Timers that wait for a notice's delivery, by the notice, and by the trigger with
+        # which staff record a delivery by hand.
+        self.on_delivery: dict[str, tuple[TimerSpec, ...]] = {}
+        self.delivery_triggers: dict[str, tuple[TimerSpec, ...]] = {}
+        for tm in spec.timers:
+            if tm.starts_on_delivery:
+                key = tm.starts_on_delivery
+                self.on_delivery[key] = (*self.on_delivery.get(key, ()), tm)
+            if tm.delivery_trigger:
+                key = tm.delivery_trigger
+                self.delivery_triggers[key] = (*self.delivery_triggers.get(key, ()), tm)
+        self.sync_timers: frozenset[str] = frozenset(
+            tm.name for tm in spec.timers if tm.scope == "sync"
+        )
+        # What closing a case stops: every live timer (None), or all but the sync timers,
+        # which outlive the case until the platform has the change.
+        self.closing_stops: tuple[str, ...] | None = (
+            tuple(tm.name for tm in spec.timers if tm.scope != "sync") if self.sync_timers else None
+        )
         # Labels as letters and views use them, made once.
         self.title_labels: dict[str, str] = spec.title.model_dump()
         self.timer_labels: dict[str, dict[str, str]] = {

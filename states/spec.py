@@ -82,15 +82,32 @@ class ExtensionSpec(_Frozen):
     request_trigger: str
     approve_trigger: str
     max_total: str  # the total period, original plus extensions, may not exceed this
+    # How many extensions may be approved in all (the default rule sets: one).
+    max_count: int = Field(default=1, ge=1)
+    # A timer whose due day an extended one may not pass (repair: the overall deadline).
+    within: str | None = None
 
 
 class TimerSpec(_Frozen):
     name: str
     label: Label
     period: str
+    # Where the period comes from: the rule's citation, or "(default) ..." where the figure is
+    # ours to choose (every timer says which; a test holds every definition to it).
+    basis: str = ""
     # "state": stops when the case leaves the state that started it;
-    # "case": runs until a state stops it or the case settles.
-    scope: Literal["state", "case"] = "state"
+    # "case": runs until a state stops it or the case settles;
+    # "sync": started only when the entering transition changed the record, and runs, whatever
+    # the case does next, until the platform has received that change (withdrawal of wrong
+    # published information).
+    scope: Literal["state", "case", "sync"] = "state"
+    # Counted from the day this notice is delivered to its recipient (送达), not from the day
+    # the state is entered: the timer waits until the outbox delivers the notice by mail or
+    # SMS, or staff record a delivery by post or in person with `delivery_trigger`.
+    starts_on_delivery: str | None = None
+    delivery_trigger: str | None = None
+    # While it waits, the assignee is told every so often that the notice is still undelivered.
+    undelivered_after: str = "3 working days"
     reminder_before: str | None = "1 working day"
     # On expiry: fire a trigger as the system (deemed withdrawal, closing a review window)...
     expiry_trigger: str | None = None
@@ -125,6 +142,9 @@ class TriggerSpec(_Frozen):
     effect: str | None = None
     # Values written into the case's data when the trigger fires (flags for guards).
     sets: Mapping[str, Any] = Field(default_factory=dict)
+    # Keep who fired it in the case's data under this key ({"name", "role"}), for guards that
+    # must tell people apart (a review is not decided by the person who made the decision).
+    records_actor: str | None = None
 
 
 class ProcedureSpec(_Frozen):
@@ -298,8 +318,20 @@ def _semantic_problems(
                 Period.parse(tm.extension.max_total)
             except ValueError as exc:
                 out.append(f"{where}: bad extension max_total: {exc}")
+            if tm.extension.within is not None and tm.extension.within not in timers:
+                out.append(f"{where}: extension within unknown timer {tm.extension.within!r}")
         if not any(tm.name in s.starts for s in spec.states):
             out.append(f"{where}: no state starts it")
+        if tm.starts_on_delivery is not None and tm.starts_on_delivery not in notices:
+            out.append(f"{where}: starts on delivery of unknown notice {tm.starts_on_delivery!r}")
+        if tm.delivery_trigger is not None and tm.delivery_trigger not in trigger_names:
+            out.append(f"{where}: unknown delivery trigger {tm.delivery_trigger!r}")
+        if tm.starts_on_delivery is not None and tm.scope == "sync":
+            out.append(f"{where}: a sync timer cannot wait for a notice's delivery")
+        try:
+            Period.parse(tm.undelivered_after)
+        except ValueError as exc:
+            out.append(f"{where}: bad undelivered_after: {exc}")
 
     for ns in spec.notices:
         if ns.recipient not in RECIPIENTS:

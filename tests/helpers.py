@@ -47,7 +47,11 @@ def open_repair(
 
 
 def actor_for(w: World, procedure: str, trigger: str) -> Actor:
-    return SYSTEM if trigger == "deem_withdrawn" else w.actor(actor_key(procedure, trigger))
+    return (
+        SYSTEM
+        if trigger in ("deem_withdrawn", "evidence_lapsed")
+        else w.actor(actor_key(procedure, trigger))
+    )
 
 
 def drive(

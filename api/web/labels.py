@@ -46,12 +46,23 @@ EVENT_LABELS: Table = {
     "deadline_expired": ("期限届满", "deadline expired"),
     "deadline_escalated": ("超期督办", "overdue, escalated"),
     "deadline_recomputed": ("期限重新计算", "deadlines recomputed"),
+    "notice_delivered": ("告知书已送达", "notice delivered"),
+    "notice_undelivered": ("告知书尚未送达", "notice not yet delivered"),
+    "deadline_met": ("已按期完成", "deadline met"),
 }
 # Keys of a case's data and of events that the engine sets, not a procedure's fields.
 DATA_LABELS: Table = {
     "case_no": ("案件编号", "case number"),
     "filed_on": ("收件日", "filed on"),
     "extension_requested": ("已申请延期", "extension requested"),
+    "extensions": ("已批准延期次数", "extensions approved"),
+    "supplement_requested": ("已要求补正", "missing documents requested"),
+    "stage_supplement_requested": ("核查中已要求补充材料", "material requested in verification"),
+    "decided_by": ("原决定审核人", "decision approved by"),
+    "notice": ("告知书", "notice"),
+    "channel": ("送达方式", "channel"),
+    "name": ("姓名", "name"),
+    "role": ("角色", "role"),
     "applicant": ("申请人", "applicant"),
     "assignee_id": ("经办人编号", "handler's id"),
     "assignee": ("经办人", "handler"),

@@ -6,6 +6,9 @@ from typing import Any
 
 STAFF = ("handler", "reviewer", "head", "credit_office")
 APPROVERS = ("reviewer", "head")
+# A decision is approved by a reviewer; its review (复核) goes to the next level, the head.
+DECIDERS = ("reviewer",)
+REVIEWERS = ("head",)
 
 
 def L(zh: str, en: str) -> dict[str, str]:
@@ -55,6 +58,7 @@ FIELDS: list[dict[str, Any]] = [
         "label": L("核查意见", "finding"),
     },
     {"name": "measures", "label": L("恢复信誉措施", "measures taken")},
+    {"name": "delivered_on", "type": "date", "label": L("送达日期", "delivered on")},
     {"name": "obligations_met", "type": "bool", "label": L("已履行法定义务", "obligations met")},
     {
         "name": "commitment_signed",

@@ -1,8 +1,16 @@
 """Objection (异议) → verification (核查) → correction or revocation (更正 / 撤销).
 
 DOMAIN.md, procedure 1, with its default rule set: formal check 2 working days, mark disputed 1,
-verify 5 (extendable to 20 in total by a reviewer), determining unit 5, notify 1, review request
-within 15 calendar days, review decision 5. Periods marked (default) are ours to choose.
+verify 5 (one extension, to 20 in total, approved by a reviewer), forward to the determining unit
+within 2 and its answer within 5, notify 1, withdraw wrong published information 3, review request
+within 15 calendar days of the result notice's delivery, review decision 5. Every timer's `basis`
+names the rule it follows or says "(default)" where the figure is ours to choose.
+
+How the stages nest: verification's own clock (5) stops while the determining unit verifies
+(forwarding within 2 of the start of verification, the unit's answer within 5 of forwarding) and
+resumes on its answer with what was left, at least one working day, for the decision. It also
+stops while material is awaited from the applicant and while testing or expert review runs
+(Henan 2019 Art. 41: that time is not counted).
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from typing import Any
 
 from states.procedures.common import (
     APPROVERS,
+    DECIDERS,
     DEFAULT_ESCALATION,
     FIELDS,
+    REVIEWERS,
     STAFF,
     L,
     notice,
@@ -24,6 +34,8 @@ OPEN_STATES = [
     "awaiting_supplement",
     "accepted",
     "verifying",
+    "verification_supplement",
+    "testing",
     "forwarded",
     "answered",
     "decision_proposed",
@@ -85,7 +97,32 @@ OBJECTION_V1: dict[str, Any] = {
                 "记录已标注异议，正在核查。",
                 "The record is marked as disputed and is being verified.",
             ),
-            "starts": ["verify"],
+            "starts": ["verify", "forward_due"],
+        },
+        {
+            "name": "verification_supplement",
+            "label": L("待补充材料", "Awaiting material"),
+            "summary": L(
+                "核查需要您补充材料，核查期限暂停计算。",
+                "The verification needs more material from you; its clock is paused.",
+            ),
+            "applicant_todo": L(
+                "请在期限内按通知提交所列全部材料；逾期未提交的，将依据现有材料作出决定。",
+                "Supply every item listed by the deadline; otherwise the decision is made on "
+                "the material at hand.",
+            ),
+            "starts": ["evidence_due"],
+            "pauses": ["verify", "forward_due"],
+        },
+        {
+            "name": "testing",
+            "label": L("检验检测或专家评审中", "Testing or expert review"),
+            "summary": L(
+                "正在进行检验检测或专家评审，所需时间不计入核查期限。",
+                "Testing or an expert review is under way; its time is not counted.",
+            ),
+            "starts": ["testing_due"],
+            "pauses": ["verify", "forward_due"],
         },
         {
             "name": "forwarded",
@@ -94,6 +131,8 @@ OBJECTION_V1: dict[str, Any] = {
                 "已转请作出认定的单位核查。",
                 "The unit that made the original finding is checking it.",
             ),
+            "stops": ["forward_due"],
+            "pauses": ["verify"],
             "starts": ["unit_answer"],
         },
         {
@@ -108,6 +147,7 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "decision_proposed",
             "label": L("待审核", "Decision under approval"),
             "summary": L("处理结果正在审核。", "The proposed decision is being approved."),
+            "stops": ["forward_due"],
         },
         {
             "name": "decided",
@@ -117,18 +157,20 @@ OBJECTION_V1: dict[str, Any] = {
                 "A decision has been made; you will be told in writing.",
             ),
             "stops": ["verify"],
-            "starts": ["notify_due"],
+            "starts": ["notify_due", "withdraw_due"],
         },
         {
             "name": "notified",
             "label": L("已告知结果", "Result notified"),
             "summary": L(
-                "处理结果已告知。您可在期限内申请复核。",
-                "You have been told the result. You may ask for a review within the period.",
+                "处理结果已告知。您可自收到告知书之日起在期限内申请复核。",
+                "You have been told the result. You may ask for a review within the period, "
+                "counted from the day you received the notice.",
             ),
             "applicant_todo": L(
-                "如对结果有异议，可在期限内申请复核。",
-                "If you disagree with the result, you may ask for a review before the deadline.",
+                "如对结果有异议，可自收到告知书之日起在期限内申请复核。",
+                "If you disagree with the result, you may ask for a review within the period "
+                "counted from the day you received the notice.",
             ),
             "starts": ["review_window"],
         },
@@ -183,13 +225,15 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "formal_check",
             "label": L("形式审查期限", "formal check"),
             "period": "2 working days",
+            "basis": "(default) 默认规则：形式审查2个工作日",
             "scope": "case",
             "escalation": DEFAULT_ESCALATION,
         },
         {
             "name": "supplement_due",
             "label": L("补正期限", "supplement deadline"),
-            "period": "15 calendar days",  # (default)
+            "period": "15 calendar days",
+            "basis": "(default) 默认规则：补正期限15日，逾期视为撤回",
             "expiry_trigger": "deem_withdrawn",
             "reminder_before": "2 working days",
         },
@@ -197,6 +241,7 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "mark_due",
             "label": L("异议标注期限", "mark disputed"),
             "period": "1 working day",
+            "basis": "上海（2017）第36条：1个工作日内标注",
             "reminder_before": None,
             "escalation": DEFAULT_ESCALATION,
         },
@@ -204,24 +249,61 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "verify",
             "label": L("核查期限", "verification"),
             "period": "5 working days",
+            "basis": "上海（2017）第36条：5个工作日；延期至20个工作日：浙江（2017）第30–31条",
             "scope": "case",
             "escalation": DEFAULT_ESCALATION,
             "extension": {
                 "request_trigger": "request_extension",
                 "approve_trigger": "approve_extension",
                 "max_total": "20 working days",
+                "max_count": 1,
             },
+        },
+        {
+            "name": "forward_due",
+            "label": L("转送认定单位期限", "forwarding to the determining unit"),
+            "period": "2 working days",
+            "basis": "上海（2017）第36条：需提供单位核查的，2个工作日内转送",
+            "scope": "case",
+            "reminder_before": None,
+            "escalation": DEFAULT_ESCALATION,
+        },
+        {
+            "name": "evidence_due",
+            "label": L("补充材料期限", "deadline for more material"),
+            "period": "10 working days",
+            "basis": "(default) 默认规则：核查中补充材料10个工作日，逾期依现有材料决定",
+            "expiry_trigger": "evidence_lapsed",
+            "reminder_before": "2 working days",
+        },
+        {
+            "name": "testing_due",
+            "label": L("检验检测、专家评审期限", "testing or expert review"),
+            "period": "20 working days",
+            "basis": "(default) 默认规则：20个工作日；其时间不计入核查期限：河南（2019）第41条",
+            "escalation": DEFAULT_ESCALATION,
         },
         {
             "name": "unit_answer",
             "label": L("认定单位答复期限", "determining unit's answer"),
             "period": "5 working days",
+            "basis": "上海（2017）第36条：信息提供单位5个工作日内核查答复",
             "escalation": DEFAULT_ESCALATION,
         },
         {
             "name": "notify_due",
             "label": L("告知期限", "notification"),
             "period": "1 working day",
+            "basis": "(default) 默认规则：作出决定后1个工作日内告知",
+            "reminder_before": None,
+            "escalation": DEFAULT_ESCALATION,
+        },
+        {
+            "name": "withdraw_due",
+            "label": L("撤回错误公示信息期限", "withdrawal of wrong published information"),
+            "period": "3 working days",
+            "basis": "行政处罚法第48条、第85条：三日内撤回（工作日）；上海第37条",
+            "scope": "sync",
             "reminder_before": None,
             "escalation": DEFAULT_ESCALATION,
         },
@@ -229,19 +311,24 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "review_window",
             "label": L("申请复核期限", "review request window"),
             "period": "15 calendar days",
+            "basis": "(default) 默认规则：自收到告知书之日起15日内申请复核",
             "reminder_before": None,
+            "starts_on_delivery": "objection_result",
+            "delivery_trigger": "record_delivery",
             "expiry_trigger": "finalize",
         },
         {
             "name": "review_decision",
             "label": L("复核期限", "review decision"),
             "period": "5 working days",
+            "basis": "浙江（2017）第30–31条：复核5个工作日",
             "escalation": DEFAULT_ESCALATION,
         },
         {
             "name": "restore_due",
             "label": L("恢复信誉期限", "reputation restoration"),
-            "period": "10 working days",  # (default)
+            "period": "10 working days",
+            "basis": "(default) 默认规则：10个工作日；恢复信誉义务：河南（2019）第66条",
             "escalation": DEFAULT_ESCALATION,
         },
     ],
@@ -277,6 +364,7 @@ OBJECTION_V1: dict[str, Any] = {
             required=["reasons", "legal_basis"],
             notices=["non_acceptance"],
         ),
+        # 一次性告知: one request, every missing item listed; a second is refused.
         trigger(
             "request_supplement",
             L("要求补正", "request missing documents"),
@@ -285,6 +373,21 @@ OBJECTION_V1: dict[str, Any] = {
             STAFF,
             required=["items"],
             optional=["comment"],
+            guards=["first_supplement"],
+            sets={"supplement_requested": True},
+            notices=["supplement_request"],
+        ),
+        # During verification material may be asked for once more, again all at once.
+        trigger(
+            "request_supplement",
+            L("要求补正", "request missing documents"),
+            "verifying",
+            "verification_supplement",
+            STAFF,
+            required=["items"],
+            optional=["comment"],
+            guards=["first_stage_supplement"],
+            sets={"stage_supplement_requested": True},
             notices=["supplement_request"],
         ),
         trigger(
@@ -293,6 +396,39 @@ OBJECTION_V1: dict[str, Any] = {
             "awaiting_supplement",
             "submitted",
             ("applicant", "handler"),
+            optional=["comment"],
+        ),
+        trigger(
+            "supplement",
+            L("补正材料", "supply documents"),
+            "verification_supplement",
+            "verifying",
+            ("applicant", "handler"),
+            optional=["comment"],
+        ),
+        # The objection stands once accepted: material that does not come in time means a
+        # decision on what is at hand, not a withdrawal.
+        trigger(
+            "evidence_lapsed",
+            L("逾期未补充，依现有材料核查", "no material in time: verify on what is at hand"),
+            "verification_supplement",
+            "verifying",
+            ("system",),
+        ),
+        trigger(
+            "suspend_for_testing",
+            L("检验检测或专家评审", "send for testing or expert review"),
+            "verifying",
+            "testing",
+            ("handler", "credit_office"),
+            required=["reason"],
+        ),
+        trigger(
+            "resume_verification",
+            L("检验检测或评审完毕，继续核查", "testing done: resume verification"),
+            "testing",
+            "verifying",
+            ("handler", "credit_office"),
             optional=["comment"],
         ),
         trigger(
@@ -345,9 +481,10 @@ OBJECTION_V1: dict[str, Any] = {
             L("批准处理结果", "approve the decision"),
             "decision_proposed",
             "decided",
-            APPROVERS,
+            DECIDERS,
             optional=["comment"],
             effect="apply_objection_outcome",
+            records_actor="decided_by",
         ),
         trigger(
             "return_decision",
@@ -365,6 +502,17 @@ OBJECTION_V1: dict[str, Any] = {
             ("handler", "credit_office"),
             notices=["objection_result"],
         ),
+        # A letter served by post or in person: its day of delivery starts the review window.
+        trigger(
+            "record_delivery",
+            L("登记送达", "record the notice's delivery"),
+            "notified",
+            "=",
+            ("handler", "credit_office"),
+            required=["delivered_on"],
+            optional=["comment"],
+            guards=["delivery_date_valid"],
+        ),
         trigger(
             "request_review",
             L("申请复核", "ask for a review"),
@@ -378,9 +526,9 @@ OBJECTION_V1: dict[str, Any] = {
             L("复核维持", "confirm on review"),
             "under_review",
             "restoring",
-            APPROVERS,
+            REVIEWERS,
             required=["reasons"],
-            guards=["listing_wrongful"],
+            guards=["review_by_next_level", "listing_wrongful"],
             notices=["review_result"],
         ),
         trigger(
@@ -388,8 +536,9 @@ OBJECTION_V1: dict[str, Any] = {
             L("复核维持", "confirm on review"),
             "under_review",
             "closed",
-            APPROVERS,
+            REVIEWERS,
             required=["reasons"],
+            guards=["review_by_next_level"],
             unless=["listing_wrongful"],
             notices=["review_result"],
         ),
@@ -398,8 +547,9 @@ OBJECTION_V1: dict[str, Any] = {
             L("复核撤销原决定", "overturn on review"),
             "under_review",
             "verifying",
-            APPROVERS,
+            REVIEWERS,
             required=["reasons"],
+            guards=["review_by_next_level"],
             effect="mark_disputed",
             notices=["review_result"],
         ),

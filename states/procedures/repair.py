@@ -21,7 +21,7 @@ from states.procedures.common import (
     trigger,
 )
 
-OPEN_STATES = ["submitted", "forwarded", "awaiting_supplement", "reviewing"]
+OPEN_STATES = ["submitted", "forwarded", "awaiting_supplement", "reviewing", "review_supplement"]
 
 
 def _repair(
@@ -30,58 +30,74 @@ def _repair(
     effective_from: str,
     effective_until: str | None,
     legal_basis: str,
-    forward_period: str,
-    acceptance_period: str,
-    review_period: str,
+    forward_period: tuple[str, str],
+    acceptance_period: tuple[str, str],
+    review_period: tuple[str, str],
     review_max: str,
-    overall_period: str | None,
+    overall_period: tuple[str, str],
 ) -> dict[str, Any]:
-    overall = ["result_due"] if overall_period else []
+    """Each period is (period, basis): the rule it follows, or "(default) ..." where ours."""
+    overall = ["result_due"]
     timers: list[dict[str, Any]] = [
         {
             "name": "forward_due",
             "label": L("转送期限", "forwarding"),
-            "period": forward_period,
+            "period": forward_period[0],
+            "basis": forward_period[1],
             "reminder_before": None,
             "escalation": DEFAULT_ESCALATION,
         },
         {
+            # Counted from the application, not from forwarding: forwarding lies within it.
             "name": "acceptance_due",
             "label": L("受理期限", "acceptance decision"),
-            "period": acceptance_period,
+            "period": acceptance_period[0],
+            "basis": acceptance_period[1],
             "scope": "case",
             "escalation": DEFAULT_ESCALATION,
         },
         {
             "name": "supplement_due",
             "label": L("补正期限", "supplement deadline"),
-            "period": "15 calendar days",  # (default)
+            "period": "15 calendar days",
+            "basis": "(default) 默认规则：补正期限15日，逾期视为撤回",
             "reminder_before": "2 working days",
             "expiry_trigger": "deem_withdrawn",
         },
         {
+            "name": "evidence_due",
+            "label": L("补充材料期限", "deadline for more material"),
+            "period": "5 working days",
+            "basis": "(default) 默认规则：核查中补充材料5个工作日，逾期依现有材料决定",
+            "reminder_before": "1 working day",
+            "expiry_trigger": "evidence_lapsed",
+        },
+        {
             "name": "review_due",
             "label": L("核查期限", "review"),
-            "period": review_period,
+            "period": review_period[0],
+            "basis": review_period[1],
             "scope": "case",
             "escalation": DEFAULT_ESCALATION,
             "extension": {
                 "request_trigger": "request_extension",
                 "approve_trigger": "approve_extension",
                 "max_total": review_max,
+                "max_count": 1,
+                # The overall deadline is the outer bound: an extended review still ends
+                # within it.
+                "within": "result_due",
             },
         },
+        {
+            "name": "result_due",
+            "label": L("修复结果办结期限", "result to the applicant"),
+            "period": overall_period[0],
+            "basis": overall_period[1],
+            "scope": "case",
+            "escalation": DEFAULT_ESCALATION,
+        },
     ]
-    if overall_period:
-        timers.append(
-            {
-                "name": "result_due",
-                "label": L("修复结果办结期限", "result to the applicant"),
-                "period": overall_period,
-                "scope": "case",
-                "escalation": DEFAULT_ESCALATION,
-            }
-        )
     return {
         "name": "repair",
         "version": version,
@@ -109,7 +125,7 @@ def _repair(
                     "Your application has been received and goes to the unit that made the "
                     "finding.",
                 ),
-                "starts": ["forward_due", *overall],
+                "starts": ["forward_due", "acceptance_due", *overall],
             },
             {
                 "name": "forwarded",
@@ -118,7 +134,6 @@ def _repair(
                     "认定单位正在审查是否受理。",
                     "The determining unit is deciding whether to accept it.",
                 ),
-                "starts": ["acceptance_due"],
             },
             {
                 "name": "awaiting_supplement",
@@ -141,6 +156,21 @@ def _repair(
                 "summary": L("申请已受理，正在核查。", "Accepted and being reviewed."),
                 "stops": ["acceptance_due"],
                 "starts": ["review_due"],
+            },
+            {
+                "name": "review_supplement",
+                "label": L("待补充材料", "Awaiting material"),
+                "summary": L(
+                    "核查需要您补充材料，办理期限暂停计算。",
+                    "The review needs more material from you; the clock is paused.",
+                ),
+                "applicant_todo": L(
+                    "请在期限内按通知提交所列全部材料；逾期未提交的，将依据现有材料作出决定。",
+                    "Supply every item listed by the deadline; otherwise the decision is made "
+                    "on the material at hand.",
+                ),
+                "starts": ["evidence_due"],
+                "pauses": ["review_due", *overall],
             },
             {
                 "name": "repaired",
@@ -242,6 +272,7 @@ def _repair(
                 required=["reasons", "legal_basis"],
                 notices=["non_acceptance"],
             ),
+            # 一次性告知: one request at acceptance, every missing item listed.
             trigger(
                 "request_supplement",
                 L("要求补正", "request missing documents"),
@@ -251,6 +282,21 @@ def _repair(
                 scope="determining_unit",
                 required=["items"],
                 optional=["comment"],
+                guards=["first_supplement"],
+                sets={"supplement_requested": True},
+                notices=["supplement_request"],
+            ),
+            trigger(
+                "request_supplement",
+                L("要求补正", "request missing documents"),
+                "reviewing",
+                "review_supplement",
+                STAFF,
+                scope="determining_unit",
+                required=["items"],
+                optional=["comment"],
+                guards=["first_stage_supplement"],
+                sets={"stage_supplement_requested": True},
                 notices=["supplement_request"],
             ),
             trigger(
@@ -261,6 +307,22 @@ def _repair(
                 ("applicant", "handler"),
                 scope="any",
                 optional=["comment"],
+            ),
+            trigger(
+                "supplement",
+                L("补正材料", "supply documents"),
+                "review_supplement",
+                "reviewing",
+                ("applicant", "handler"),
+                scope="any",
+                optional=["comment"],
+            ),
+            trigger(
+                "evidence_lapsed",
+                L("逾期未补充，依现有材料核查", "no material in time: review on what is at hand"),
+                "review_supplement",
+                "reviewing",
+                ("system",),
             ),
             trigger(
                 "deem_withdrawn",
@@ -349,18 +411,17 @@ def _repair(
     }
 
 
-# NDRC Order No. 58 (2023): no overall deadline across the case; decision within 15 working days
-# of acceptance (default reading), extendable for complex cases.
+# NDRC Order No. 58 (2023). PLACEHOLDER figures, checked against the Order below.
 REPAIR_V1 = _repair(
     version=1,
     effective_from="2023-05-01",
     effective_until="2026-03-31",
     legal_basis="失信行为纠正后的信用信息修复管理办法（试行）（国家发展改革委令第58号）",
-    forward_period="2 working days",
-    acceptance_period="3 working days",
-    review_period="15 working days",
+    forward_period=("2 working days", "(default) 默认规则：2个工作日内转送认定单位"),
+    acceptance_period=("3 working days", "(default) 自收到申请之日起3个工作日"),
+    review_period=("15 working days", "(default) 自受理之日起15个工作日"),
     review_max="30 working days",
-    overall_period=None,
+    overall_period=("33 working days", "(default) 受理3个工作日加核查最长30个工作日"),
 )
 
 # NDRC Order No. 36 (2026) with 国办发〔2025〕22号: accept in 3, result within 10 of applying.
@@ -369,9 +430,12 @@ REPAIR_V2 = _repair(
     effective_from="2026-04-01",
     effective_until=None,
     legal_basis="信用修复管理办法（国家发展改革委令第36号）；国办发〔2025〕22号",
-    forward_period="1 working day",
-    acceptance_period="3 working days",
-    review_period="5 working days",
+    forward_period=("1 working day", "(default) 默认规则：1个工作日内转送认定单位"),
+    acceptance_period=(
+        "3 working days",
+        "国办发〔2025〕22号：自收到申请之日起3个工作日内决定是否受理",
+    ),
+    review_period=("5 working days", "(default) 默认规则：受理后5个工作日，可延期"),
     review_max="10 working days",
-    overall_period="10 working days",
+    overall_period=("10 working days", "国办发〔2025〕22号：自申请之日起10个工作日内办结"),
 )

@@ -149,8 +149,15 @@ def _check_letter(name: str, ctx: dict[str, Any], lang: str, r: notices.Rendered
         lines = r.text.splitlines()
         for item in items:
             assert item in r.body and f"- {item}" in lines
-        assert ctx["deadlines"]["supplement_due"]["due"] in r.body
-        assert ("视为撤回" if lang == "zh" else "deemed withdrawn") in r.body
+        # At the formal check, missing documents mean a deemed withdrawal; during
+        # verification or review, a decision on the material at hand.
+        at_intake = "supplement_due" in ctx["deadlines"]
+        due = ctx["deadlines"]["supplement_due" if at_intake else "evidence_due"]["due"]
+        assert due in r.body
+        if at_intake:
+            assert ("视为撤回" if lang == "zh" else "deemed withdrawn") in r.body
+        else:
+            assert ("依据现有材料" if lang == "zh" else "material at hand") in r.body
     if name == "review_result":
         assert fields["reasons"] in r.body
         upheld = {"zh": "维持原处理决定", "en": "upheld"}[lang]
