@@ -7,14 +7,13 @@ from one client are slowed, then refused for a while.
 
 from __future__ import annotations
 
-from datetime import date
-
 import contextlib
 import hmac
 import re
 import threading
 import time
 from collections import deque
+from datetime import date
 from typing import Any
 
 from engine import schema as t
@@ -167,6 +166,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             d
             for d in engine.deadlines_in(tx, proc, case.id, lang, engine.now())
             if d["status"] in ("active", "paused", "waiting")
+            and (d["timer"] not in proc.timers or proc.timers[d["timer"]].applicant_visible)
         ),
         # Running deadlines first, by due day; paused ones (waiting for the applicant) and
         # ones that start when a notice reaches the applicant after.

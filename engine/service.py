@@ -1254,6 +1254,7 @@ class Engine:
         running: set[str] | None = None,
         anchor: date | None = None,
         record_changed: bool = False,
+        data: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Start the named timers. `anchor`: the day counting starts after (default today;
         a case keyed in later counts from the filing day the applicant gave)."""
@@ -1268,6 +1269,10 @@ class Engine:
             spec = proc.timers[name]
             if spec.scope == "sync" and not record_changed:
                 continue  # nothing to push, so nothing to withdraw in time
+            if spec.when is not None:
+                ctx = Context(data or case.data, {}, None, today, proc.spec.rules)
+                if not GUARDS[spec.when](ctx).ok:
+                    continue
             period = Period.parse(spec.period)
             if spec.starts_on_delivery:
                 check = self.calendar.add(today, Period.parse(spec.undelivered_after)).day
@@ -1362,7 +1367,7 @@ class Engine:
             )
             if plan.start and not plan.stop_all:
                 stopped += self._start_timers(
-                    tx, proc, case, plan.start, now, record_changed=record_changed
+                    tx, proc, case, plan.start, now, record_changed=record_changed, data=data
                 )
             return stopped
         live = {r[1]: r for r in tx.all(sql.TIMERS_LIVE, {"case_id": case.id})}
@@ -1409,6 +1414,7 @@ class Engine:
                 now,
                 running={n for n in live if n not in plan.stop},
                 record_changed=record_changed,
+                data=data,
             )
         return changes
 

@@ -191,7 +191,7 @@ WHERE id = :id
 
 RECORD_TIMERS_STOP = """
 UPDATE timers SET status = 'stopped', next_action = NULL, next_at = NULL, stopped_at = :now
-WHERE record_id = :id AND status = 'active'
+WHERE record_id = :id AND status = 'active' AND case_id IS NULL
 """
 
 STAFF_EMAIL_OF_USER = """

@@ -45,6 +45,11 @@ Guard = Callable[[Context], Verdict]
 
 # Outcomes that mean the listing itself was wrong, so reputation must be restored.
 WRONGFUL_OUTCOMES = frozenset({"revoked", "removed"})
+# Outcomes that find published information wrong, so it must be withdrawn or corrected on
+# the platform (行政处罚法 Art. 48: within three working days).
+WRONG_INFORMATION_OUTCOMES = frozenset(
+    {"corrected", "supplemented", "publication_stopped", "removed", "revoked"}
+)
 # Outcomes that change the record's content and so need the corrected text.
 CONTENT_OUTCOMES = frozenset({"corrected", "supplemented"})
 
@@ -54,6 +59,14 @@ def listing_wrongful(ctx: Context) -> Verdict:
         return OK
     return Verdict(
         False, "决定结果不涉及错误列入", "the decision does not find the listing wrongful"
+    )
+
+
+def information_wrong(ctx: Context) -> Verdict:
+    if ctx.case_data.get("outcome") in WRONG_INFORMATION_OUTCOMES:
+        return OK
+    return Verdict(
+        False, "决定未认定公示信息有误", "the decision does not find the information wrong"
     )
 
 
@@ -234,6 +247,7 @@ GUARDS: Mapping[str, Guard] = {
     "record_disputable": record_disputable,
     "commitment_given": commitment_given,
     "repair_eligible": repair_eligible,
+    "information_wrong": information_wrong,
     "first_supplement": first_supplement,
     "first_stage_supplement": first_stage_supplement,
     "review_by_next_level": review_by_next_level,

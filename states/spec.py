@@ -108,6 +108,13 @@ class TimerSpec(_Frozen):
     delivery_trigger: str | None = None
     # While it waits, the assignee is told every so often that the notice is still undelivered.
     undelivered_after: str = "3 working days"
+    # Whether the applicant's status page lists it (an office's internal stage, such as
+    # forwarding within verification, is not the applicant's next step).
+    applicant_visible: bool = True
+    # A guard that must hold, on the case's data as the entering transition leaves it, for
+    # the timer to start at all (withdrawal: only when the decision found the information
+    # wrong).
+    when: str | None = None
     reminder_before: str | None = "1 working day"
     # On expiry: fire a trigger as the system (deemed withdrawal, closing a review window)...
     expiry_trigger: str | None = None
@@ -322,6 +329,8 @@ def _semantic_problems(
                 out.append(f"{where}: extension within unknown timer {tm.extension.within!r}")
         if not any(tm.name in s.starts for s in spec.states):
             out.append(f"{where}: no state starts it")
+        if tm.when is not None and tm.when not in guards:
+            out.append(f"{where}: unknown guard {tm.when!r} in 'when'")
         if tm.starts_on_delivery is not None and tm.starts_on_delivery not in notices:
             out.append(f"{where}: starts on delivery of unknown notice {tm.starts_on_delivery!r}")
         if tm.delivery_trigger is not None and tm.delivery_trigger not in trigger_names:

@@ -241,7 +241,7 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "mark_due",
             "label": L("异议标注期限", "mark disputed"),
             "period": "1 working day",
-            "basis": "上海（2017）第36条：1个工作日内标注",
+            "basis": "上海市社会信用条例（2017）第36条：1个工作日内标注",
             "reminder_before": None,
             "escalation": DEFAULT_ESCALATION,
         },
@@ -249,7 +249,10 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "verify",
             "label": L("核查期限", "verification"),
             "period": "5 working days",
-            "basis": "上海（2017）第36条：5个工作日；延期至20个工作日：浙江（2017）第30–31条",
+            "basis": (
+                "上海市社会信用条例（2017）第36条：5个工作日；"
+                "延期至总计20个工作日：浙江（2017）第30–31条"
+            ),
             "scope": "case",
             "escalation": DEFAULT_ESCALATION,
             "extension": {
@@ -263,10 +266,11 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "forward_due",
             "label": L("转送认定单位期限", "forwarding to the determining unit"),
             "period": "2 working days",
-            "basis": "上海（2017）第36条：需提供单位核查的，2个工作日内转送",
+            "basis": "上海市社会信用条例（2017）第36条：需提供单位核查的，2个工作日内转送",
             "scope": "case",
             "reminder_before": None,
             "escalation": DEFAULT_ESCALATION,
+            "applicant_visible": False,
         },
         {
             "name": "evidence_due",
@@ -287,7 +291,7 @@ OBJECTION_V1: dict[str, Any] = {
             "name": "unit_answer",
             "label": L("认定单位答复期限", "determining unit's answer"),
             "period": "5 working days",
-            "basis": "上海（2017）第36条：信息提供单位5个工作日内核查答复",
+            "basis": "上海市社会信用条例（2017）第36条：信息提供单位5个工作日内核查答复",
             "escalation": DEFAULT_ESCALATION,
         },
         {
@@ -304,6 +308,7 @@ OBJECTION_V1: dict[str, Any] = {
             "period": "3 working days",
             "basis": "行政处罚法第48条、第85条：三日内撤回（工作日）；上海第37条",
             "scope": "sync",
+            "when": "information_wrong",
             "reminder_before": None,
             "escalation": DEFAULT_ESCALATION,
         },

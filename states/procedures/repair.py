@@ -411,7 +411,8 @@ def _repair(
     }
 
 
-# NDRC Order No. 58 (2023). PLACEHOLDER figures, checked against the Order below.
+# NDRC Order No. 58 (2023). Its article text was not at hand here: every figure is our
+# default, and marked so.
 REPAIR_V1 = _repair(
     version=1,
     effective_from="2023-05-01",

@@ -105,12 +105,13 @@ def test_ineligible_repair(api: Api) -> None:
     recent = api.world.record(published_from=date(2026, 3, 1))
     before = snapshot(api.world.engine)
     body = problem(api.apply("repair", record_id=recent), 422, "ineligible")
-    assert body["earliest"] == "2026-06-01"
-    assert "2026-06-01" in body["detail"] and "2026-06-01" in body["detail_zh"]
+    # 3 months from 03-01: the period's last day is 06-01, so one may apply from 06-02.
+    assert body["earliest"] == "2026-06-02"
+    assert "2026-06-02" in body["detail"] and "2026-06-02" in body["detail_zh"]
     serious = api.world.record(severity="serious", published_from=date(2025, 6, 1))
     assert (
         problem(api.apply("repair", record_id=serious), 422, "ineligible")["earliest"]
-        == "2026-06-01"
+        == "2026-06-02"
     )
 
     body = problem(api.apply("repair", obligations_met=False), 422, "ineligible")
@@ -191,6 +192,7 @@ def test_status(api: Api) -> None:
         "due_at": "2026-04-09T16:00:00Z",
         "provisional": False,
         "paused": False,
+        "on_delivery": False,
     }
     assert [(t["event"], t["state"]) for t in s["timeline"]] == [("submit", "submitted")]
     assert s["actions"] == ["withdraw"] and s["version"] == 1

@@ -264,7 +264,7 @@ def test_filing_errors(api: Api) -> None:
         "payload": {"grounds": "已整改", "obligations_met": True, "commitment_signed": True},
     }
     body = problem(api.post("/cases", "office_handler", json=repair), 422, "ineligible")
-    assert body["earliest"] == "2026-06-01"
+    assert body["earliest"] == "2026-06-02"  # the 3 months' last day is 06-01
 
 
 # -- the work queue ----------------------------------------------------------------------------

@@ -11,6 +11,9 @@ import pytest
 from api_support import PDF, Api, make_api
 from conftest import APPLICANT, World, at
 
+from engine.channels import LogChannel
+from engine.outbox import Delivery, Policy, router
+
 
 @pytest.fixture
 def api(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
@@ -66,7 +69,9 @@ class Applicant:
         if closed:
             assert s["next_step"] is None and s["deadlines"] == []
         else:
-            assert s["next_step"] is not None and s["next_step"]["due_day"]
+            assert s["next_step"] is not None
+            # A period counted from a notice's delivery has no day before the delivery.
+            assert s["next_step"]["due_day"] or s["next_step"]["on_delivery"]
             assert s["next_step"]["due_day"] in [d["due_day"] for d in s["deadlines"]]
         if next_what is not None:
             assert s["next_step"]["what"] == next_what, s["next_step"]
@@ -140,8 +145,25 @@ def test_objection_from_application_to_closure(api: Api) -> None:
     s = me.sees("decided", "已作出决定", next_what="告知期限", next_due="2026-04-10")
     assert s["record"] == {"status": "revoked", "disputed": False}
     me.staff("notify", "office_handler")
-    me.sees("notified", "已告知结果", todo=True, next_what="申请复核期限", next_due="2026-04-24")
+    # The review window counts from the letter's delivery: until then it waits, and the
+    # wrong published information must be withdrawn within 3 working days of the decision.
+    s = me.sees(
+        "notified", "已告知结果", todo=True, next_what="撤回错误公示信息期限", next_due="2026-04-14"
+    )
+    waiting = {"what": "申请复核期限", "status": "waiting", "due_day": None, "provisional": False}
+    assert waiting in s["deadlines"]
+    me.staff("record_delivery", "office_handler", {"delivered_on": "2026-04-09"})
+    s = me.sees("notified", "已告知结果", todo=True)
+    window = {"what": "申请复核期限", "status": "active", "due_day": "2026-04-24"}
+    assert {**window, "provisional": False} in s["deadlines"]
 
+    # The platform receives the revocation: the 3-working-day withdrawal deadline is met.
+    # (Pushes for one record go in order: the dispute mark's, then the revocation's.)
+    delivery = Delivery(api.world.engine, router({"log": LogChannel()}, {}), Policy())
+    while delivery.deliver().sent:
+        pass
+    view = api.case(me.case_id)
+    assert [d["status"] for d in view["deadlines"] if d["timer"] == "withdraw_due"] == ["stopped"]
     # The handler closes the review window; the listing was wrongful, so reputation is restored.
     me.staff("finalize", "office_handler")
     me.sees("restoring", "恢复信誉中", next_what="恢复信誉期限", next_due="2026-04-23")
@@ -153,7 +175,8 @@ def test_objection_from_application_to_closure(api: Api) -> None:
     assert view["closed"] is True and view["terminal"] is True and view["closed_at"]
     assert view["allowed_actions"] == []
     events = api.get(f"/cases/{me.case_id}/events", "office_handler").json()
-    assert [e["trigger"] for e in events if e["trigger"] != "attach"] == me.events
+    clock = {"attach", "deadline_met"}  # the file and the clock, not the applicant's steps
+    assert [e["trigger"] for e in events if e["trigger"] not in clock] == me.events
     assert [e["version"] for e in events][-1] == me.version
 
     # The record's history: published, disputed, revoked, reputation restored.
@@ -191,13 +214,16 @@ def test_objection_upheld_after_review(api: Api) -> None:
         "office_credit_office",
         {"outcome": "upheld", "reasons": "处罚决定合法有效", "legal_basis": "《条例》"},
     )
-    me.staff("approve_decision", "office_head")
+    me.staff("approve_decision", "office_reviewer")
     me.staff("notify", "office_credit_office")
     me.sees("notified", "已告知结果", todo=True)
     # The applicant disagrees (by letter); the handler records the request for review.
     me.staff("request_review", "office_handler", {"review_grounds": "不服核查结果"})
     me.sees("under_review", "复核中", next_what="复核期限", next_due="2026-04-14")
-    me.staff("review_confirm", "office_reviewer", {"reasons": "原决定正确"})
+    # The review goes to the next level: the head, not the reviewer who approved.
+    r = api.act(me.case_id, "review_confirm", "office_reviewer", me.version)
+    assert r.status_code == 403
+    me.staff("review_confirm", "office_head", {"reasons": "原决定正确"})
     s = me.sees("closed", "已办结", closed=True)
     assert s["record"] == {"status": "published", "disputed": False}
     rec = api.get(f"/records/{rid}", "amr_handler").json()
@@ -216,7 +242,8 @@ def test_credit_repair_granted(api: Api) -> None:
         "submitted", "已提交", next_what="转送期限", next_due="2026-04-08", actions=["withdraw"]
     )
     assert s["procedure_title"] == "信用修复"
-    assert {d["what"] for d in s["deadlines"]} == {"转送期限", "修复结果办结期限"}
+    # Acceptance counts from the application (22号), forwarding within it.
+    assert {d["what"] for d in s["deadlines"]} == {"转送期限", "受理期限", "修复结果办结期限"}
 
     me.staff("forward", "office_handler")
     me.sees("forwarded", "待受理", next_what="受理期限", next_due="2026-04-10")

@@ -54,7 +54,7 @@ def test_notices_listed_and_downloaded_by_staff_and_applicant(api: Api) -> None:
     names = [n["name"] for n in listed]
     assert names == ["receipt", "supplement_request"]
     request = listed[1]
-    assert request["template"] == "supplement_request" and request["template_version"] == 2
+    assert request["template"] == "supplement_request" and request["template_version"] == 3
     pdf = api.client.get(
         f"/api/v1/notices/{request['id']}/pdf", headers=api.headers("office_handler")
     )

@@ -107,10 +107,19 @@ def test_review_window_closes_the_case(world: World) -> None:
         ["accept", "mark_disputed", "propose_decision", "approve_decision", "notify"],
         {"propose_decision": upheld},
     )
-    # Notified 04-07; 15 calendar days → 04-22; the case closes when that day is over.
-    sweep_at(world, "2026-04-22 12:00")
+    # Notified 04-07, the letter delivered by post on 04-08 (recorded on 04-09): the window
+    # counts from delivery, 15 calendar days → 04-23; the case closes when that day is over.
+    world.clock.set(at("2026-04-09 10:00"))
+    drive(
+        world,
+        case.case_id,
+        "objection",
+        ["record_delivery"],
+        {"record_delivery": {"delivered_on": "2026-04-08"}},
+    )
+    sweep_at(world, "2026-04-23 12:00")
     assert world.engine.case_view(case.case_id, SYSTEM)["state"] == "notified"
-    sweep_at(world, "2026-04-23 00:00")
+    sweep_at(world, "2026-04-24 00:00")
     assert world.engine.case_view(case.case_id, SYSTEM)["state"] == "closed"
 
 

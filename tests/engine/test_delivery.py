@@ -130,7 +130,7 @@ def test_objection_result_mailed_in_chinese(world: World, smtp: Smtp) -> None:
     kept = case_notices(world.engine, case.case_id, SYSTEM, "zh", "applicant")
     result_notice = next(n for n in kept if n["name"] == "objection_result")
     assert result_notice["subject"] == str(letter["Subject"])
-    assert (result_notice["template"], result_notice["template_version"]) == ("objection_result", 2)
+    assert (result_notice["template"], result_notice["template_version"]) == ("objection_result", 3)
     assert {"channel": "email", "status": "sent", "attempts": 1} in result_notice["deliveries"]
     assert {"channel": "inapp", "status": "sent", "attempts": 1} in result_notice["deliveries"]
 

@@ -362,7 +362,10 @@ def test_repair_version_follows_filing_date(world: World) -> None:
     new = open_repair(world, filed_on=date(2026, 4, 1))
     assert (old.definition_version, new.definition_version) == (1, 2)
     old_view = world.engine.case_view(old.case_id, SYSTEM)
-    assert "result_due" not in {d["timer"] for d in old_view["deadlines"]}  # no overall deadline
+    # Order 58 sets no overall deadline that we could cite: ours (33 working days, acceptance
+    # plus the longest review) is marked as a default in the definition.
+    result_due = next(d for d in old_view["deadlines"] if d["timer"] == "result_due")
+    assert result_due["period"] == "33 working days"
     drive(world, old.case_id, "repair", ["forward", "accept", "approve"])
     assert world.engine.case_view(old.case_id, SYSTEM)["definition_version"] == 1
 
