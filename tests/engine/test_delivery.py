@@ -4,18 +4,16 @@ gateway on loopback, the SMTP server down for a while then back, and the notice 
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from conftest import APPLICANT, World
 from helpers import PAYLOADS, drive, open_objection
+from mail_support import Smtp
 from pypdf import PdfReader
 from receiver import receiver
 
@@ -24,41 +22,6 @@ from engine.outbox import Delivery, Policy, router
 from engine.pdf import notice_pdf
 from engine.queries import case_notices
 from engine.service import SYSTEM
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append(msg)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Smtp:
-    """An SMTP server on a fixed loopback port that can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.inbox = Inbox()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture
