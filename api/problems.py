@@ -19,6 +19,7 @@ from states.errors import (
     Forbidden,
     IdempotencyConflict,
     Ineligible,
+    InvalidDefinition,
     InvalidPayload,
     NotFound,
     RedressError,
@@ -32,6 +33,16 @@ PROBLEM = "application/problem+json"
 class FieldProblem(BaseModel):
     field: str
     code: str
+    message: str
+    message_zh: str
+
+
+class DefinitionProblem(BaseModel):
+    """One problem of a procedure document: where it is and what is wrong."""
+
+    path: str
+    line: int | None = None
+    column: int | None = None
     message: str
     message_zh: str
 
@@ -50,6 +61,7 @@ class Problem(BaseModel):
     current_version: int | None = None
     earliest: date | None = None
     retry_after: int | None = None
+    problems: list[DefinitionProblem] | None = None
 
     model_config = {
         "json_schema_extra": {
@@ -112,6 +124,7 @@ STATUS: list[tuple[type[RedressError], int]] = [
     (PreconditionRequired, 428),
     (TooLarge, 413),
     (InvalidPayload, 422),
+    (InvalidDefinition, 422),
     (Ineligible, 422),
     (IdempotencyConflict, 422),
     (TooManyAttempts, 429),
@@ -150,6 +163,13 @@ def from_error(exc: RedressError) -> JSONResponse:
         extra["errors"] = [
             FieldProblem(field=e.field, code=e.code, message=e.message, message_zh=e.message_zh)
             for e in exc.errors
+        ]
+    if isinstance(exc, InvalidDefinition):
+        extra["problems"] = [
+            DefinitionProblem(
+                path=p.where, line=p.line, column=p.column, message=p.en, message_zh=p.zh
+            )
+            for p in exc.problems
         ]
     if isinstance(exc, TransitionNotAllowed):
         extra["allowed"] = exc.allowed

@@ -423,6 +423,9 @@ class ProcedureVersion(BaseModel):
     effective_from: date
     effective_until: date | None
     jurisdiction: str
+    sha256: str
+    deployed_by: str
+    deployed_at: datetime
 
 
 class ProcedureSummary(BaseModel):
@@ -436,6 +439,9 @@ class ProcedureSummary(BaseModel):
                     "effective_from": "2023-05-01",
                     "effective_until": "2026-03-31",
                     "jurisdiction": "default",
+                    "sha256": "4f0c…",
+                    "deployed_by": "system",
+                    "deployed_at": "2026-12-03T08:00:00Z",
                 }
             ],
         }
@@ -447,6 +453,75 @@ class ProcedureSummary(BaseModel):
 class ProcedureOut(ProcedureSummary):
     version: int
     definition: dict[str, Any]
+    mermaid: str
+
+
+class DeployIn(BaseModel):
+    model_config = _input(
+        {
+            "document": "name: objection\nversion: 2\njurisdiction: shanghai\n...",
+            "effective_from": "2027-01-01",
+        }
+    )
+
+    document: str = Field(
+        max_length=1_000_000, description="The procedure version as YAML (or JSON) text"
+    )
+    effective_from: date | None = Field(None, description="Overrides the document's own date")
+    jurisdiction: str | None = Field(
+        None, pattern="^[a-z][a-z0-9_-]{0,39}$", description="Overrides the document's own"
+    )
+
+
+class DeployOut(BaseModel):
+    model_config = _examples(
+        {
+            "created": True,
+            "message": "deployed objection v2 (shanghai)",
+            "message_zh": "已部署objection v2 (shanghai)",
+            "name": "objection",
+            "version": 2,
+            "jurisdiction": "shanghai",
+            "effective_from": "2027-01-01",
+            "effective_until": None,
+            "sha256": "9b1f…",
+            "deployed_by": "office_admin",
+        }
+    )
+
+    created: bool  # False: this very content was deployed before; nothing changed
+    message: str
+    message_zh: str
+    name: str
+    version: int
+    jurisdiction: str
+    effective_from: date
+    effective_until: date | None
+    sha256: str
+    deployed_by: str
+
+
+class StoredProcedureOut(ProcedureVersion):
+    model_config = _examples(
+        {
+            "name": "objection",
+            "version": 1,
+            "title": {"zh": "信用信息异议处理", "en": "Objection to a credit record"},
+            "effective_from": "2020-01-01",
+            "effective_until": None,
+            "jurisdiction": "default",
+            "sha256": "4f0c…",
+            "deployed_by": "system",
+            "deployed_at": "2026-12-03T08:00:00Z",
+            "document": {"name": "objection", "version": 1, "states": ["…"]},
+            "source": "# Objection (异议) …\nname: objection\n…",
+            "mermaid": "stateDiagram-v2\n    [*] --> submitted\n…",
+        }
+    )
+
+    name: str
+    document: dict[str, Any]  # the canonical document, as stored and hashed
+    source: str  # the file as deployed, comments included
     mermaid: str
 
 

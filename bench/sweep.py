@@ -62,6 +62,7 @@ from engine import sql
 from engine.clock import FixedClock
 from engine.db import Database, to_pyformat
 from engine.deadlines import Deadlines
+from engine.definitions import builtin
 from engine.demo import add_staff
 from engine.service import GENESIS, Actor, Engine, _event_body, canonical, event_hash
 from states.calendar import Period, WorkCalendar
@@ -112,7 +113,7 @@ class Moments:
 
 def pick_moments(engine: Engine) -> Moments:
     """The latest opening day whose formal check is overdue at NOW with only step 0 due."""
-    spec = engine.registry.get("objection", 1).timers[TIMER]
+    spec = builtin().get("objection", 1).timers[TIMER]
     cal: WorkCalendar = engine.calendar
     step1 = (
         Period.parse(spec.escalation[0].after).amount

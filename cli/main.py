@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.deadlines import Deadlines, read_calendar_file
+from engine.definitions import catalog as definition_catalog
+from engine.definitions import check_file
 from engine.demo import load_demo
 from engine.factory import build_engine
 from engine.migrate import current, upgrade
-from engine.service import Engine
+from engine.service import Actor, Engine
 from engine.settings import (
     InsecureSettings,
     Settings,
@@ -29,8 +31,10 @@ from engine.settings import (
     secret_key_path,
 )
 from states.calendar import Period
-from states.errors import RedressError
-from states.registry import builtin_registry
+from states.diff import diff as diff_specs
+from states.errors import InvalidDefinition, RedressError
+from states.machine import Procedure
+from states.spec import Problem, procedure_json_schema
 
 app = typer.Typer(
     help="redress: objections, verification, correction and credit repair.",
@@ -58,6 +62,18 @@ err = Console(stderr=True)
 def _fail(exc: RedressError) -> NoReturn:
     err.print(f"[red]error:[/red] {exc.message_zh}\n       {exc.message}")
     raise typer.Exit(2)
+
+
+# The CLI is run by the operator on the server itself: it acts as the system.
+SYSTEM_CLI = Actor(name="cli", role="system")
+
+
+def _parse_day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]error:[/red] {option}: 日期格式应为 YYYY-MM-DD / not a date: {text!r}")
+        raise typer.Exit(2) from None
 
 
 def _engine() -> Engine:
@@ -153,25 +169,144 @@ def _try_it(notes: Path) -> None:
     )
 
 
+def _problems_out(source: str, problems: list[Problem], lang: str) -> None:
+    for p in problems:
+        where = f"{source}:{p.line or 1}:{p.column or 1}"
+        first, second = (p.zh, p.en) if lang == "zh" else (p.en, p.zh)
+        err.print(f"{where} {p.where}: {first}", highlight=False, soft_wrap=True, markup=False)
+        err.print(f"    {second}", highlight=False, soft_wrap=True, markup=False)
+
+
+@procedures_app.command("validate")
+def procedures_validate(
+    files: Annotated[list[Path], typer.Argument(help="Procedure files (YAML).")],
+    lang: Annotated[str, typer.Option(help="zh or en first")] = "zh",
+) -> None:
+    """Check procedure files: every problem at once, each with file, line, column and path."""
+    cat = definition_catalog(get_settings().extra_roles)
+    bad = 0
+    for path in files:
+        checked = check_file(path, cat)
+        if checked.ok and checked.spec is not None:
+            s = checked.spec
+            console.print(
+                f"[green]{path}[/green]: 有效 / valid — {s.name} v{s.version} "
+                f"({s.jurisdiction}, {s.effective_from})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            continue
+        bad += 1
+        _problems_out(str(path), checked.problems, lang)
+        err.print(
+            f"{path}: {len(checked.problems)} 处问题 / problem(s)", style="red", highlight=False
+        )
+    if bad:
+        raise typer.Exit(1)
+
+
+@procedures_app.command("schema")
+def procedures_schema() -> None:
+    """Print the JSON Schema of a procedure file (for an editor's YAML/JSON validation)."""
+    typer.echo(json.dumps(procedure_json_schema(), ensure_ascii=False, indent=2))
+
+
+@procedures_app.command("deploy")
+def procedures_deploy(
+    file: Annotated[Path, typer.Argument(help="A procedure file (YAML).")],
+    effective_from: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD; overrides the file's effective_from")
+    ] = None,
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="Overrides the file's jurisdiction")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="zh or en first")] = "zh",
+) -> None:
+    """Store a procedure version in the database; running processes use it without a restart."""
+    engine = _engine()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]error:[/red] 无法读取 / cannot read {file}: {exc}")
+        raise typer.Exit(2) from None
+    start = _parse_day(effective_from, "--effective-from") if effective_from else None
+    try:
+        done = engine.deploy_procedure(
+            text,
+            SYSTEM_CLI,
+            source=str(file),
+            effective_from=start,
+            jurisdiction=jurisdiction,
+        )
+    except InvalidDefinition as exc:
+        _problems_out(str(file), exc.problems, lang)
+        raise typer.Exit(1) from None
+    except RedressError as exc:
+        _fail(exc)
+    s = done.stored
+    what = f"{s.name} v{s.version} ({s.jurisdiction}, 自 {s.effective_from} 起 / from)"
+    if done.created:
+        console.print(
+            f"已部署 / deployed: {what} sha256 {s.sha256[:12]}", highlight=False, soft_wrap=True
+        )
+    else:
+        console.print(
+            f"未更改 / unchanged: {what} 已以相同内容部署 / already deployed with this content",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _stored_pair(engine: Engine, name: str, ref: str, jurisdiction: str) -> Procedure:
+    j, _, v = ref.rpartition(":")
+    if not v.isdigit():
+        err.print(
+            f"[red]error:[/red] 版本应为数字或“辖区:数字” / a version is N or J:N, not {ref!r}"
+        )
+        raise typer.Exit(2)
+    try:
+        return engine.procedures.by_id(engine.procedures.find(name, int(v), j or jurisdiction).id)
+    except RedressError as exc:
+        _fail(exc)
+
+
+@procedures_app.command("diff")
+def procedures_diff(
+    name: str,
+    old: Annotated[str, typer.Argument(help="A version: N, or JURISDICTION:N")],
+    new: Annotated[str, typer.Argument(help="A version: N, or JURISDICTION:N")],
+    jurisdiction: Annotated[str, typer.Option(help="For versions given as N")] = "default",
+) -> None:
+    """What changed between two deployed versions: states, triggers, timers and periods."""
+    engine = _engine()
+    a = _stored_pair(engine, name, old, jurisdiction)
+    b = _stored_pair(engine, name, new, jurisdiction)
+    changes = diff_specs(a.spec, b.spec)
+    if not changes:
+        console.print("无差异 / no differences")
+    for c in changes:
+        style = {"+": "green", "-": "red", "~": "yellow"}[c.kind]
+        console.print(str(c), style=style, highlight=False, soft_wrap=True, markup=False)
+
+
 @procedures_app.command("list")
 def procedures_list() -> None:
-    """List every procedure and version with its effective dates."""
-    reg = builtin_registry()
+    """List every deployed procedure version: jurisdiction, effective dates, hash."""
+    engine = _engine()
     table = Table()
-    for col in ("name", "version", "title", "effective from", "until", "states", "triggers"):
+    for col in ("name", "version", "jurisdiction", "title", "from", "until", "sha256", "by"):
         table.add_column(col)
-    for name in reg.names():
-        for p in reg.versions(name):
-            s = p.spec
-            table.add_row(
-                name,
-                str(p.version),
-                s.title.zh,
-                str(s.effective_from),
-                str(s.effective_until or "—"),
-                str(len(s.states)),
-                str(len(p.branches)),
-            )
+    for s, p in engine.procedures.latest():
+        table.add_row(
+            s.name,
+            str(s.version),
+            s.jurisdiction,
+            p.spec.title.zh,
+            str(s.effective_from),
+            str(s.effective_until or "—"),
+            s.sha256[:12],
+            s.deployed_by,
+        )
     console.print(table)
 
 
@@ -179,21 +314,27 @@ def procedures_list() -> None:
 def procedures_show(
     name: str,
     version: Annotated[int | None, typer.Option(help="Version (default: the newest).")] = None,
+    jurisdiction: Annotated[str, typer.Option(help="Jurisdiction")] = "default",
     mermaid: Annotated[bool, typer.Option(help="Print a Mermaid state diagram.")] = False,
     lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
 ) -> None:
-    """Show a procedure's states and triggers, or its Mermaid diagram."""
-    reg = builtin_registry()
-    try:
-        proc = reg.get(name, version) if version else reg.versions(name)[-1]
-    except RedressError as exc:
-        _fail(exc)
+    """Show a deployed procedure's states and triggers, or its Mermaid diagram."""
+    engine = _engine()
+    rows = [
+        s for s in engine.procedures.stored() if s.name == name and s.jurisdiction == jurisdiction
+    ]
+    if version is not None:
+        rows = [s for s in rows if s.version == version]
+    if not rows:
+        err.print(f"[red]error:[/red] 没有该程序版本 / no such version: {name} {version or ''}")
+        raise typer.Exit(2)
+    proc = engine.procedures.by_id(max(rows, key=lambda s: s.version).id)
     if mermaid:
         typer.echo(proc.mermaid(lang))
         return
     console.print(
-        f"[bold]{proc.spec.title.get(lang)}[/bold] {name} v{proc.version} "
-        f"({proc.spec.effective_from} – {proc.spec.effective_until or ''})"
+        f"[bold]{proc.spec.title.get(lang)}[/bold] {name} v{proc.version} ({jurisdiction}, "
+        f"{proc.spec.effective_from} – {proc.spec.effective_until or ''})"
     )
     table = Table()
     for col in ("trigger", "from", "to", "roles", "required", "notices", "effect"):

@@ -139,7 +139,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
     # and delivery records): applicants check their cases often, from phones.
     assert actor.case_id is not None
     case = engine._load_case(tx, actor.case_id, actor)
-    proc = engine.registry.get(case.procedure, case.definition_version)
+    proc = engine.procedures.by_id(case.definition_id)
     state = proc.states[case.state]
     rec = case.record()
     timeline = []

@@ -137,7 +137,7 @@ class Deadlines:
         eng = self.engine
         timer_id, name, due_day = tm[0], tm[3], t.to_date(tm[6])
         due_at = t.to_ts(tm[7])
-        proc = eng.registry.get(case.procedure, case.definition_version)
+        proc = eng.procedures.by_id(case.definition_id)
         spec = proc.timers[name]
         info = {
             "timer": name,
@@ -146,12 +146,11 @@ class Deadlines:
             "case_no": case.case_no,
             "state": case.state,
         }
+        cal = eng.calendar_of(case)
         if action == "undelivered":
             # Counted from a delivery that has not happened: say so, and again later.
-            again = eng.calendar.add(
-                eng.calendar.local_date(now), Period.parse(spec.undelivered_after)
-            ).day
-            at = datetime.combine(again, REMINDER_TIME, tzinfo=eng.calendar.tz)
+            again = cal.add(cal.local_date(now), Period.parse(spec.undelivered_after)).day
+            at = datetime.combine(again, REMINDER_TIME, tzinfo=cal.tz)
             tx.execute(
                 sql.TIMER_NEXT,
                 {"id": timer_id, "next_action": "undelivered", "next_at": eng._ts(at)},
@@ -185,7 +184,7 @@ class Deadlines:
         nxt = step + 1
         if nxt < len(steps) and due_day is not None:
             after = sum(Period.parse(s.after).amount for s in steps[: nxt + 1])
-            at = eng.calendar.add(due_day, Period(after, "working_days")).at
+            at = cal.add(due_day, Period(after, "working_days")).at
             tx.execute(
                 sql.TIMER_NEXT,
                 {"id": timer_id, "next_action": f"escalate:{nxt}", "next_at": eng._ts(at)},
@@ -399,12 +398,14 @@ class Deadlines:
         changes: list[dict[str, Any]] = []
         with self.db.tx() as tx:
             case = None
+            cal = eng.calendar
             if case_id is not None:
                 lock = "" if self._sqlite else sql.CASE_LOCK
                 row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": case_id})
                 assert row is not None
                 case = eng._case_from_row(row)
-                proc = eng.registry.get(case.procedure, case.definition_version)
+                proc = eng.procedures.by_id(case.definition_id)
+                cal = eng.calendar_of(case)
             for tid in timer_ids:
                 r = tx.one(
                     "SELECT name, period, anchor_day, amount, due_day, provisional, "
@@ -416,7 +417,7 @@ class Deadlines:
                 period = Period.parse(r[1])
                 anchor, old_day = t.to_date(r[2]), t.to_date(r[4])
                 assert anchor is not None
-                due = eng.calendar.add(anchor, Period(int(r[3]), period.unit))
+                due = cal.add(anchor, Period(int(r[3]), period.unit))
                 if due.day == old_day and due.provisional == bool(r[5]):
                     continue
                 reminder = proc.timers[r[0]].reminder_before if case is not None else None
@@ -433,6 +434,7 @@ class Deadlines:
                         now,
                         reason,
                         old_day,
+                        cal=cal,
                     )
                 )
             if case is not None and changes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,10 +21,18 @@ def alembic_config(conn: sa.Connection | None = None) -> Config:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Migrate, then deploy the built-in procedure files (a no-op for those stored before):
+    one way in for every definition, the built-in ones included (engine/definitions.py)."""
     if engine.dialect.name == "sqlite":
         _ensure_sqlite_dir(engine)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
+        if revision == "head":
+            from engine.definitions import catalog, install_builtin
+            from engine.settings import get_settings
+
+            cat = catalog(get_settings().extra_roles)
+            install_builtin(conn, cat, datetime.now(UTC))
 
 
 def downgrade(engine: sa.Engine, revision: str) -> None:

@@ -90,6 +90,7 @@ def list_cases(
             c.c.case_no,
             c.c.procedure,
             c.c.definition_version,
+            c.c.definition_id,
             c.c.state,
             c.c.version,
             c.c.department_id,
@@ -164,7 +165,7 @@ def list_cases(
             actor, determining_unit=row["determining_unit"], handling=row["department_id"]
         ):
             ident = mask(ident)
-        proc = engine.registry.get(row["procedure"], row["definition_version"])
+        proc = engine.procedures.by_id(row["definition_id"])
         state = proc.states[row["state"]]
         due_at = t.to_ts(row["next_due"])
         out.append(
@@ -173,6 +174,7 @@ def list_cases(
                 "case_no": row["case_no"],
                 "procedure": row["procedure"],
                 "definition_version": row["definition_version"],
+                "definition_id": row["definition_id"],
                 "state": row["state"],
                 "state_label": state.label.model_dump(),
                 "version": row["version"],

@@ -103,7 +103,29 @@ departments = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False, server_default="unit"),
     # Where letters for the department (as a determining unit) go.
     sa.Column("email", sa.String(200), nullable=True),
+    # Whose rule sets and local calendar days its cases follow (a city, a province, ...).
+    sa.Column("jurisdiction", sa.String(40), nullable=False, server_default="default"),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Deployed procedure versions (engine/definitions.py). A row is never updated: a version is
+# its content, identified by the SHA-256 of the canonical document.
+procedure_versions = sa.Table(
+    "procedure_versions",
+    metadata,
+    _pk(),
+    sa.Column("name", sa.String(40), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("jurisdiction", sa.String(40), nullable=False),
+    sa.Column("effective_from", sa.Date(), nullable=False),
+    sa.Column("effective_until", sa.Date(), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    # Canonical JSON (what is hashed and compiled) and the file as the operator wrote it.
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Column("source", sa.Text(), nullable=False),
+    sa.Column("deployed_by", sa.String(100), nullable=False),
+    sa.Column("deployed_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("name", "version", "jurisdiction"),
 )
 
 users = sa.Table(
@@ -164,6 +186,8 @@ cases = sa.Table(
     sa.Column("case_no", sa.String(32), nullable=False, unique=True),
     sa.Column("procedure", sa.String(40), nullable=False),
     sa.Column("definition_version", sa.Integer(), nullable=False),
+    # The exact stored definition the case runs under, for life (or until migrated).
+    _fk("definition_id", "procedure_versions.id"),
     sa.Column("state", sa.String(40), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
     _fk("record_id", "credit_records.id"),
@@ -351,6 +375,18 @@ calendar_days = sa.Table(
     sa.Column("day", sa.Date(), primary_key=True),
     # official: from a State Council notice (the whole year is then official); local: additions.
     sa.Column("source", sa.String(10), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("loaded_at", UtcDateTime(), nullable=False),
+)
+
+# Local days of one jurisdiction, on top of the national calendar and the installation's own
+# local days (calendar_days, source 'local'): a deadline of a case in that jurisdiction only.
+jurisdiction_days = sa.Table(
+    "jurisdiction_days",
+    metadata,
+    sa.Column("jurisdiction", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
     sa.Column("kind", sa.String(10), nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("loaded_at", UtcDateTime(), nullable=False),

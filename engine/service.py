@@ -26,6 +26,8 @@ from engine import schema as t
 from engine import sql
 from engine.clock import Clock, SystemClock
 from engine.db import Database, Tx
+from engine.definitions import Definitions, Deployed
+from engine.definitions import catalog as definition_catalog
 from engine.settings import get_settings
 from states import disclosure
 from states.calendar import Due, Period, WorkCalendar
@@ -54,7 +56,6 @@ from states.records import (
     RecordChange,
     RecordState,
 )
-from states.registry import Registry, builtin_registry
 from states.spec import TimerSpec
 
 GENESIS = "0" * 64
@@ -122,6 +123,7 @@ class Opened:
     definition_version: int
     access_code: str | None
     replayed: bool = False
+    definition_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class _Case:
     determining_unit: str
     applicant_json: str = "{}"
     subject_name: str = ""
+    definition_id: int = 0  # the stored definition (procedure_versions.id) it runs under
     detail: dict[str, Any] = field(default_factory=dict)
     row: tuple[Any, ...] = ()  # as read by CASE_FOR_COMMAND
 
@@ -254,18 +257,21 @@ class Engine:
         self,
         db: Database,
         *,
-        registry: Registry | None = None,
         clock: Clock | None = None,
         calendar: WorkCalendar | None = None,
     ) -> None:
         self.db = db
-        self.registry = registry or builtin_registry()
         self.clock = clock or SystemClock()
         self.settings = get_settings()
+        self.procedures = Definitions(db, definition_catalog(self.settings.extra_roles))
         self.calendar = calendar or WorkCalendar(tz=self.settings.timezone)
+        # Each jurisdiction's calendar: the national one plus its local days (refreshed with
+        # the national one by Deadlines.refresh_calendar).
+        self.calendars: dict[str, WorkCalendar] = {}
         # What the operators' calendar data looked like when `calendar` was built.
         self.calendar_stamp: tuple[Any, ...] | None = None
         self._departments: dict[str, dict[str, str]] | None = None
+        self._jurisdictions: dict[str, str] = {}
         self._sqlite = db.dialect == "sqlite"
 
     # -- small helpers ----------------------------------------------------------------------
@@ -709,6 +715,32 @@ class Engine:
             },
         )
 
+    # -- procedure definitions ----------------------------------------------------------------
+
+    def deploy_procedure(
+        self,
+        text: str,
+        actor: Actor,
+        *,
+        source: str = "<request>",
+        effective_from: date | None = None,
+        jurisdiction: str | None = None,
+    ) -> Deployed:
+        """Store a procedure version (administrators; the CLI acts as the system). Every
+        process uses it for the next case filed in its jurisdiction on or after its date."""
+        if actor.role not in ("admin", "system"):
+            raise Forbidden(
+                "only an administrator deploys procedure definitions", "只有管理员可以部署程序定义"
+            )
+        return self.procedures.deploy(
+            text,
+            actor=actor.name,
+            now=self.now(),
+            source=source,
+            effective_from=effective_from,
+            jurisdiction=jurisdiction,
+        )
+
     # -- opening a case -------------------------------------------------------------------
 
     def open_case(
@@ -736,25 +768,9 @@ class Engine:
                     )
                 ]
             )
-        proc = self.registry.for_date(procedure, filed)
         check_json(payload or {}, "payload")
         check_json(applicant, "applicant")
-        fields = proc.validate_intake(payload or {})
         person = self._validate_applicant(applicant)
-        req_hash = hashlib.sha256(
-            canonical(
-                # Who asks is part of the request: another caller reusing a key gets a
-                # conflict, never someone else's case.
-                {
-                    "p": procedure,
-                    "r": record_id,
-                    "a": person,
-                    "f": fields,
-                    "d": filed,
-                    "by": [actor.name, actor.role, actor.department_id],
-                }
-            ).encode()
-        ).hexdigest()
         if department_id and not (
             actor.is_office or actor.is_global or department_id == actor.department_id
         ):
@@ -765,10 +781,44 @@ class Engine:
             )
         code = _random_code(10)
         with self.db.tx() as tx:
+            dept = department_id or self._default_department(tx, actor)
+            jurisdiction = tx.scalar(
+                "SELECT jurisdiction FROM departments WHERE id = :id", {"id": dept}
+            )
+            if jurisdiction is None:
+                raise InvalidPayload(
+                    [
+                        FieldError(
+                            "department_id",
+                            "unknown",
+                            f"no department {dept!r}",
+                            f"没有部门“{dept}”",
+                        )
+                    ]
+                )
+            # The version in force on the filing day for the handling department's
+            # jurisdiction, read in this transaction: a version deployed a moment ago by any
+            # process applies.
+            def_id, proc = self.procedures.select(tx, procedure, str(jurisdiction), filed)
+            fields = proc.validate_intake(payload or {})
+            req_hash = hashlib.sha256(
+                canonical(
+                    # Who asks is part of the request: another caller reusing a key gets a
+                    # conflict, never someone else's case.
+                    {
+                        "p": procedure,
+                        "r": record_id,
+                        "a": person,
+                        "f": fields,
+                        "d": filed,
+                        "by": [actor.name, actor.role, actor.department_id],
+                    }
+                ).encode()
+            ).hexdigest()
             if idempotency_key:
                 prior = tx.one(
                     "SELECT id, case_no, request_hash, state, version, procedure, "
-                    "definition_version FROM cases WHERE idempotency_key = :k",
+                    "definition_version, definition_id FROM cases WHERE idempotency_key = :k",
                     {"k": idempotency_key},
                 )
                 if prior is not None:
@@ -786,6 +836,7 @@ class Engine:
                         prior[6],
                         None,
                         replayed=True,
+                        definition_id=prior[7],
                     )
             rec, rec_unit, rec_subject = self._load_record_and_unit(tx, record_id)
             ctx = Context(
@@ -806,20 +857,6 @@ class Engine:
                     f"record {record_id} already has an open {procedure} case",
                     "该记录已有办理中的同类案件",
                 )
-            if department_id and not tx.scalar(
-                "SELECT 1 FROM departments WHERE id = :id", {"id": department_id}
-            ):
-                raise InvalidPayload(
-                    [
-                        FieldError(
-                            "department_id",
-                            "unknown",
-                            f"no department {department_id!r}",
-                            f"没有部门“{department_id}”",
-                        )
-                    ]
-                )
-            dept = department_id or self._default_department(tx, actor)
             state = proc.initial
             at = self._ts(now)
             payload_text = canonical({"applicant": person, **fields})
@@ -828,6 +865,7 @@ class Engine:
             row = {
                 "p": procedure,
                 "v": proc.version,
+                "def": def_id,
                 "s": state,
                 "r": record_id,
                 "d": dept,
@@ -869,6 +907,7 @@ class Engine:
                 rec_unit,
                 person_text,
                 rec_subject,
+                definition_id=def_id,
             )
             started = self._start_timers(
                 tx, proc, case, proc.spec.initial_state.starts, now, anchor=filed
@@ -886,7 +925,9 @@ class Engine:
                 self._event_row(case, "submit", None, state, 1, actor, now, payload_text, detail),
             )
             tx.execute(sql.CASE_CHAIN_UPDATE, {"seq": 1, "hash": case.last_hash, "id": case_id})
-        return Opened(case_id, case_no, state, 1, procedure, proc.version, code)
+        return Opened(
+            case_id, case_no, state, 1, procedure, proc.version, code, definition_id=def_id
+        )
 
     def _validate_applicant(self, applicant: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(applicant, Mapping):
@@ -1011,7 +1052,7 @@ class Engine:
         req_hash: str | None = None,
     ) -> Advanced:
         """Fire `trigger` on a case already loaded (and locked) in this transaction."""
-        proc = self.registry.get(case.procedure, case.definition_version)
+        proc = self.procedures.by_id(case.definition_id)
         self._authorize(proc, case, trigger, actor)
         fields = proc.validate_payload(trigger, payload)
         refusal = self._extension_refusal(proc, case, trigger)
@@ -1133,6 +1174,7 @@ class Engine:
             row[12],
             row[13],
             row[14],
+            definition_id=row[sql.CASE_DEFINITION_ID],
             row=row,
         )
 
@@ -1258,6 +1300,7 @@ class Engine:
     ) -> list[dict[str, Any]]:
         """Start the named timers. `anchor`: the day counting starts after (default today;
         a case keyed in later counts from the filing day the applicant gave)."""
+        cal = self.calendar_of(case)
         changes = []
         rows = []
         waiting = []
@@ -1275,7 +1318,7 @@ class Engine:
                     continue
             period = Period.parse(spec.period)
             if spec.starts_on_delivery:
-                check = self.calendar.add(today, Period.parse(spec.undelivered_after)).day
+                check = cal.add(today, Period.parse(spec.undelivered_after)).day
                 waiting.append(
                     {
                         "case_id": case.id,
@@ -1284,17 +1327,15 @@ class Engine:
                         "period": spec.period,
                         "started_at": self._ts(now),
                         "amount": period.amount,
-                        "next_at": self._ts(
-                            datetime.combine(check, REMINDER_TIME, tzinfo=self.calendar.tz)
-                        ),
+                        "next_at": self._ts(datetime.combine(check, REMINDER_TIME, tzinfo=cal.tz)),
                     }
                 )
                 changes.append(
                     {"timer": name, "change": "waiting", "notice": spec.starts_on_delivery}
                 )
                 continue
-            due = self.calendar.add(day, period)
-            action, at = self._next_action(spec.reminder_before, due, now)
+            due = cal.add(day, period)
+            action, at = self._next_action(spec.reminder_before, due, now, cal)
             rows.append(
                 {
                     "case_id": case.id,
@@ -1325,11 +1366,11 @@ class Engine:
         return changes
 
     def _next_action(
-        self, reminder_before: str | None, due: Due, now: datetime
+        self, reminder_before: str | None, due: Due, now: datetime, cal: WorkCalendar
     ) -> tuple[str, datetime]:
         if reminder_before:
-            day = self.calendar.reminder_day(due.day, Period.parse(reminder_before))
-            at = datetime.combine(day, REMINDER_TIME, tzinfo=self.calendar.tz)
+            day = cal.reminder_day(due.day, Period.parse(reminder_before))
+            at = datetime.combine(day, REMINDER_TIME, tzinfo=cal.tz)
             if at > now:
                 return "reminder", at
         return "due", due.at
@@ -1371,6 +1412,7 @@ class Engine:
                 )
             return stopped
         live = {r[1]: r for r in tx.all(sql.TIMERS_LIVE, {"case_id": case.id})}
+        cal = self.calendar_of(case)
         today = self.calendar.local_date(now)
         changes: list[dict[str, Any]] = []
         for name, row in live.items():
@@ -1384,7 +1426,7 @@ class Engine:
             elif name in plan.pause and status == "active" and due_day is not None:
                 # Pause rule (states/calendar.py): the day of the pause counts as used.
                 left = (
-                    self.calendar.remaining_working_days(due_day, today)
+                    cal.remaining_working_days(due_day, today)
                     if period.unit == "working_days"
                     else max((due_day - today).days, 0)
                 )
@@ -1394,17 +1436,19 @@ class Engine:
                 )
             elif name in plan.resume and status == "paused" and spec is not None:
                 changes.append(
-                    self._resume(tx, spec, tid, period, int(remaining or 0), extended, now, trigger)
+                    self._resume(
+                        tx, spec, tid, period, int(remaining or 0), extended, now, trigger, cal
+                    )
                 )
             elif spec is not None and spec in ext and status in ("active", "paused"):
                 changes.append(
                     self._extend(
-                        tx, spec, row, period, anchor, int(amount or 0), data, now, live, today
+                        tx, spec, row, period, anchor, int(amount or 0), data, now, live, today, cal
                     )
                 )
             elif spec is not None and spec in delivered and status == "waiting":
                 day = date.fromisoformat(str(data["delivered_on"]))
-                changes.append(self._anchor_on_delivery(tx, spec, tid, day, now, "by hand"))
+                changes.append(self._anchor_on_delivery(tx, spec, tid, day, now, "by hand", cal))
         if plan.start and not plan.stop_all:
             changes += self._start_timers(
                 tx,
@@ -1428,6 +1472,7 @@ class Engine:
         extended: int,
         now: datetime,
         trigger: str,
+        cal: WorkCalendar,
     ) -> dict[str, Any]:
         """Resume rule: the day it resumes is not counted; at least one day is left (a
         working day for a working-day period; a calendar day, which ends on a working day)."""
@@ -1445,10 +1490,18 @@ class Engine:
             extended,
             now,
             f"resumed after {trigger}",
+            cal=cal,
         )
 
     def _anchor_on_delivery(
-        self, tx: Tx, spec: TimerSpec, tid: int, day: date, now: datetime, how: str
+        self,
+        tx: Tx,
+        spec: TimerSpec,
+        tid: int,
+        day: date,
+        now: datetime,
+        how: str,
+        cal: WorkCalendar,
     ) -> dict[str, Any]:
         """A timer counted from a notice's delivery gets its due day: delivery day + period."""
         period = Period.parse(spec.period)
@@ -1463,6 +1516,7 @@ class Engine:
             0,
             now,
             f"notice {spec.starts_on_delivery} delivered on {day.isoformat()} ({how})",
+            cal=cal,
         )
         change.update({"change": "started", "from": day.isoformat()})
         return change
@@ -1493,10 +1547,12 @@ class Engine:
         now: datetime,
         reason: str,
         previous: date | None = None,
+        *,
+        cal: WorkCalendar,
     ) -> dict[str, Any]:
         """Give a timer a new due day (anchor + amount) and say so, with the reason."""
-        due = self.calendar.add(anchor, Period(amount, unit))  # type: ignore[arg-type]
-        action, at = self._next_action(reminder_before, due, now)
+        due = cal.add(anchor, Period(amount, unit))  # type: ignore[arg-type]
+        action, at = self._next_action(reminder_before, due, now, cal)
         tx.execute(
             sql.TIMER_SET_DUE,
             {
@@ -1534,6 +1590,7 @@ class Engine:
         now: datetime,
         live: Mapping[str, Sequence[Any]],
         today: date,
+        cal: WorkCalendar,
     ) -> dict[str, Any]:
         """Extend a running or paused timer by the days asked for, within the definition's
         bounds: the total period (max_total) and, where set, another timer's due day."""
@@ -1559,7 +1616,7 @@ class Engine:
                 sql.TIMER_EXTEND_PAUSED,
                 {"id": tid, "remaining": remaining, "extended_days": extended + days},
             )
-            self._check_within(spec, None, live, today, days)
+            self._check_within(spec, None, live, today, days, cal)
             return {
                 "timer": spec.name,
                 "change": "extended",
@@ -1568,9 +1625,9 @@ class Engine:
                 "reason": f"extension approved: {data.get('reason') or ''}".strip(),
             }
         assert anchor is not None
-        new_due = self.calendar.add(anchor, Period(amount + days, period.unit)).day
-        self._check_within(spec, new_due, live, today, days)
-        previous = self.calendar.add(anchor, Period(amount, period.unit)).day
+        new_due = cal.add(anchor, Period(amount + days, period.unit)).day
+        self._check_within(spec, new_due, live, today, days, cal)
+        previous = cal.add(anchor, Period(amount, period.unit)).day
         change = self._set_due(
             tx,
             tid,
@@ -1583,6 +1640,7 @@ class Engine:
             now,
             f"extension approved: {data.get('reason') or ''}".strip(),
             previous,
+            cal=cal,
         )
         change.update({"change": "extended", "days": days})
         return change
@@ -1594,6 +1652,7 @@ class Engine:
         live: Mapping[str, Sequence[Any]],
         today: date,
         days: int,
+        cal: WorkCalendar,
     ) -> None:
         """An extension may not carry a stage past the deadline it lies within (repair: the
         review may be extended, but the applicant's result stays due within 10 working days
@@ -1607,7 +1666,7 @@ class Engine:
         assert outer_due is not None
         if new_due <= outer_due:
             return
-        fits = max(days - self.calendar.working_days_between(outer_due, new_due), 0)
+        fits = max(days - cal.working_days_between(outer_due, new_due), 0)
         raise TransitionNotAllowed(
             spec.extension.approve_trigger,
             "",
@@ -1651,11 +1710,13 @@ class Engine:
         case = self._locked_case(tx, case_id)
         if case is None:
             return
-        proc = self.registry.get(case.procedure, case.definition_version)
+        proc = self.procedures.by_id(case.definition_id)
         specs = {tm.name: tm for tm in proc.on_delivery.get(notice, ())}
         day = self.calendar.local_date(now)
         changes = [
-            self._anchor_on_delivery(tx, specs[name], int(tid), day, now, channel)
+            self._anchor_on_delivery(
+                tx, specs[name], int(tid), day, now, channel, self.calendar_of(case)
+            )
             for tid, name in waiting
             if name in specs
         ]
@@ -1681,7 +1742,7 @@ class Engine:
             case = self._locked_case(tx, cid)
             if case is None:
                 continue
-            proc = self.registry.get(case.procedure, case.definition_version)
+            proc = self.procedures.by_id(case.definition_id)
             met = [(tid, name) for tid, name in timers if name in proc.sync_timers]
             for tid, _ in met:
                 tx.execute(sql.TIMER_STOP, {"id": tid, "now": self._ts(now)})
@@ -1851,10 +1912,29 @@ class Engine:
         if self._departments is None:
             with self.db.read() as conn:
                 rows = conn.execute(
-                    sa.select(t.departments.c.id, t.departments.c.name_zh, t.departments.c.name_en)
+                    sa.select(
+                        t.departments.c.id,
+                        t.departments.c.name_zh,
+                        t.departments.c.name_en,
+                        t.departments.c.jurisdiction,
+                    )
                 ).all()
             self._departments = {r[0]: {"zh": r[1], "en": r[2]} for r in rows}
+            self._jurisdictions = {r[0]: r[3] for r in rows}
         return self._departments
+
+    def jurisdiction_of(self, department_id: str) -> str:
+        """The jurisdiction whose rules and calendar the department's cases follow."""
+        if department_id not in self._jurisdictions:
+            self._departments = None
+            self.department_names()
+        return self._jurisdictions.get(department_id, "default")
+
+    def calendar_of(self, case: _Case) -> WorkCalendar:
+        """The working-day calendar a case's deadlines count on: its jurisdiction's."""
+        if not self.calendars:
+            return self.calendar
+        return self.calendars.get(self.jurisdiction_of(case.department_id), self.calendar)
 
     def _event_row(
         self,
@@ -1965,7 +2045,7 @@ class Engine:
     def allowed_actions(self, case_id: int, actor: Actor) -> list[dict[str, Any]]:
         with self.db.tx(readonly=True) as tx:
             case = self._load_case(tx, case_id, actor)
-            proc = self.registry.get(case.procedure, case.definition_version)
+            proc = self.procedures.by_id(case.definition_id)
             return self._allowed(proc, case, actor, case.record())
 
     def case_view(self, case_id: int, actor: Actor, lang: str = "zh") -> dict[str, Any]:
@@ -1976,7 +2056,7 @@ class Engine:
         """`case_view` inside a caller's transaction (the status page reads all in one)."""
         now = self.now()
         case_id = case.id
-        proc = self.registry.get(case.procedure, case.definition_version)
+        proc = self.procedures.by_id(case.definition_id)
         rec = case.record()
         row = case.row
         allowed = self._allowed(proc, case, actor, rec)
@@ -1987,6 +2067,7 @@ class Engine:
             "case_no": case.case_no,
             "procedure": case.procedure,
             "definition_version": case.definition_version,
+            "definition_id": case.definition_id,
             "state": case.state,
             "state_label": state.label.get(lang),
             "summary": state.summary.get(lang),

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     # SQLite under ./var/ is the embedded default; PostgreSQL (postgresql://...) in production.
     database_url: str = Field(default_factory=lambda: f"sqlite:///{ROOT / 'var' / 'redress.db'}")
     timezone: str = "Asia/Shanghai"
+    # Roles this installation declares on top of the built-in ones (handler, reviewer, head,
+    # ...): a procedure file may name only declared roles. JSON list in the environment,
+    # e.g. REDRESS_EXTRA_ROLES='["lead_department", "task_group"]'.
+    extra_roles: tuple[str, ...] = ()
     # Operators' calendar data (official notices and local days), a JSON file per load.
     var_dir: Path = ROOT / "var"
     # How long a SQLite writer waits for the lock before failing (ms).

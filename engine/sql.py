@@ -17,7 +17,7 @@ SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
        r.determining_unit, c.applicant, r.subject_name,
        r.version, r.status, r.disputed, r.severity, r.published_from, r.content,
        r.repair_barred_until, r.source_category, r.decision_date,
-       c.filed_on, c.opened_at, c.closed_at, r.subject_identifier
+       c.filed_on, c.opened_at, c.closed_at, r.subject_identifier, c.definition_id
 FROM cases c JOIN credit_records r ON r.id = c.record_id
 WHERE c.id = :id
 """
@@ -40,10 +40,12 @@ WHERE id = :id AND version = :version
 
 # A new case; a case number already taken inserts nothing (and returns no id).
 CASE_INSERT = """
-INSERT INTO cases (case_no, procedure, definition_version, state, version, record_id,
+INSERT INTO cases (case_no, procedure, definition_version, definition_id, state, version,
+       record_id,
        department_id, assignee_id, applicant, data, filed_on, opened_at, updated_at, closed_at,
        event_seq, last_hash, access_code_hash, idempotency_key, request_hash)
-VALUES (:no, :p, :v, :s, 1, :r, :d, NULL, :a, :data, :f, :at, :at, NULL, 0, :h, :code, :k, :rh)
+VALUES (:no, :p, :v, :def, :s, 1, :r, :d, NULL, :a, :data, :f, :at, :at, NULL, 0, :h, :code,
+       :k, :rh)
 ON CONFLICT (case_no) DO NOTHING
 RETURNING id
 """
@@ -59,6 +61,7 @@ VALUES (:case_id, :seq, :trigger, :from_state, :to_state, :case_version, :actor,
 
 CASE_RECORD = slice(15, 24)
 CASE_FILED_ON, CASE_OPENED_AT, CASE_CLOSED_AT, CASE_SUBJECT_IDENTIFIER = 24, 25, 26, 27
+CASE_DEFINITION_ID = 28
 
 # The record's columns after the id (as CASE_FOR_COMMAND's CASE_RECORD), then two of its own.
 RECORD_STATE = slice(1, 10)

@@ -6,8 +6,10 @@ raises any of these has written nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 
 class RedressError(Exception):
@@ -105,3 +107,18 @@ class Conflict(RedressError):
     """A uniqueness rule would be broken (a name already taken, ...)."""
 
     code = "conflict"
+
+
+class InvalidDefinition(RedressError):
+    """A procedure document that does not validate: every problem, located (states/spec.py's
+    Problem: path, line, column, and the message in both languages)."""
+
+    code = "invalid_definition"
+
+    def __init__(self, source: str, problems: Sequence[Any]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(
+            f"{source}: {len(self.problems)} problem(s) in the procedure definition",
+            f"{source}：程序定义有{len(self.problems)}处问题",
+        )

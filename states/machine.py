@@ -20,7 +20,15 @@ from transitions import Machine, MachineError
 from states.effects import EFFECTS, Effect
 from states.errors import FieldError, InvalidPayload, TransitionNotAllowed
 from states.guards import GUARDS, Context, Verdict
-from states.spec import FieldSpec, ProcedureSpec, StateSpec, TimerSpec, TriggerSpec, load_procedure
+from states.spec import (
+    Catalog,
+    FieldSpec,
+    ProcedureSpec,
+    StateSpec,
+    TimerSpec,
+    TriggerSpec,
+    load_procedure,
+)
 
 
 class _Subject:
@@ -440,5 +448,8 @@ def check_json(value: Any, field: str) -> None:
         raise InvalidPayload([problem])
 
 
-def compile_procedure(data: Mapping[str, Any]) -> Procedure:
-    return Procedure(load_procedure(data, guards=GUARDS, effects=EFFECTS))
+CODE_CATALOG = Catalog(guards=GUARDS, effects=EFFECTS)
+
+
+def compile_procedure(data: Mapping[str, Any], catalog: Catalog = CODE_CATALOG) -> Procedure:
+    return Procedure(load_procedure(data, catalog=catalog))

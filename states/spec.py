@@ -3,14 +3,15 @@
 A procedure (objection, credit repair, ...) is a versioned, effective-dated piece of data:
 states, triggers, timers, notices and the effect each trigger has on the credit record.
 Nothing here does I/O; `load_procedure` turns a plain mapping into a validated, frozen
-`ProcedureSpec` or raises one `DefinitionError` that names the definition, its version and
-every problem found.
+`ProcedureSpec`, or lists every problem found, each at its path inside the document
+(`states/document.py` adds the line and column from the YAML text).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -192,175 +193,400 @@ class ProcedureSpec(_Frozen):
         return next(s for s in self.states if s.initial)
 
 
-class DefinitionError(ValueError):
-    """A procedure definition that cannot be loaded; the message lists every problem."""
+Path = tuple[str | int, ...]
+LANGUAGES: tuple[str, ...] = ("zh", "en")
 
-    def __init__(self, name: str, version: object, problems: list[str]) -> None:
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a definition: where (a path inside the document, and once the
+    document's text is known its line and column) and what, in both languages."""
+
+    path: Path
+    en: str
+    zh: str
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def where(self) -> str:
+        out = ""
+        for part in self.path:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out or "(document)"
+
+    def message(self, lang: str = "en") -> str:
+        return self.en if lang.startswith("en") else self.zh
+
+    def at(self, line: int | None, column: int | None) -> Problem:
+        return Problem(self.path, self.en, self.zh, line, column)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What a definition may name that lives in code or in the installation: guards and record
+    effects (the delegates), the roles the installation declares, and the notice templates on
+    disk with the languages each is written in (None: not checked, for pure unit tests)."""
+
+    guards: Mapping[str, object]
+    effects: Mapping[str, object]
+    roles: tuple[str, ...] = ROLES
+    templates: Mapping[str, frozenset[str]] | None = None
+
+
+def procedure_json_schema() -> dict[str, Any]:
+    """The schema of a procedure file, for editors (`redress procedures schema`). The names a
+    file refers to (guards, roles, templates) are checked on validation, not by the schema."""
+    schema = ProcedureSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "redress procedure definition"
+    return schema
+
+
+class DefinitionError(ValueError):
+    """A procedure definition that cannot be loaded; it lists every problem found."""
+
+    def __init__(self, name: str, version: object, problems: list[Problem]) -> None:
         self.name = name
         self.version = version
         self.problems = problems
         head = f"procedure {name!r} version {version}: {len(problems)} problem(s) in definition"
-        super().__init__(head + "".join(f"\n  - {p}" for p in problems))
+        super().__init__(head + "".join(f"\n  - {p.where}: {p.en}" for p in problems))
 
 
-def load_procedure(
-    data: Mapping[str, Any],
-    *,
-    guards: Mapping[str, object],
-    effects: Mapping[str, object],
-) -> ProcedureSpec:
-    """Validate a definition given as plain data against the known guards and effects."""
-    name = str(data.get("name", "<unnamed>"))
-    version = data.get("version", "<no version>")
+# Pydantic's messages are English; the zh-CN reading of the common kinds.
+_PYDANTIC_ZH = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "不允许的键（拼写错误？）",
+    "string_type": "应为文字",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
+    "date_parsing": "应为日期（YYYY-MM-DD）",
+    "date_type": "应为日期（YYYY-MM-DD）",
+    "literal_error": "不是允许的取值",
+    "list_type": "应为列表",
+    "tuple_type": "应为列表",
+    "dict_type": "应为键值映射",
+    "model_type": "应为键值映射",
+    "greater_than_equal": "数值过小",
+}
+
+
+def validate_definition(data: Any, catalog: Catalog) -> tuple[ProcedureSpec | None, list[Problem]]:
+    """Check a definition given as plain data; every problem is returned, none is raised."""
+    if not isinstance(data, Mapping):
+        return None, [Problem((), "a procedure definition is a mapping", "程序定义应为键值映射")]
     try:
         spec = ProcedureSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise DefinitionError(name, version, problems) from None
-    problems = _semantic_problems(spec, guards, effects)
-    if problems:
-        raise DefinitionError(spec.name, spec.version, problems)
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+            zh = _PYDANTIC_ZH.get(err["type"], "取值无效")
+            problems.append(Problem(loc, err["msg"], f"{zh}（{err['msg']}）"))
+        return None, problems
+    return spec, _semantic_problems(spec, catalog)
+
+
+def load_procedure(data: Mapping[str, Any], *, catalog: Catalog) -> ProcedureSpec:
+    """Validate a definition given as plain data, or raise one DefinitionError listing all."""
+    spec, problems = validate_definition(data, catalog)
+    if problems or spec is None:
+        raise DefinitionError(
+            str(data.get("name", "<unnamed>")), data.get("version", "<no version>"), problems
+        )
     return spec
 
 
-def _semantic_problems(
-    spec: ProcedureSpec, guards: Mapping[str, object], effects: Mapping[str, object]
-) -> list[str]:
-    out: list[str] = []
-    state_names = [s.name for s in spec.states]
-    states = set(state_names)
+class _Problems(list[Problem]):
+    def add(self, path: Path, en: str, zh: str) -> None:
+        self.append(Problem(path, en, zh))
+
+
+def _period_problem(text: str) -> str | None:
+    try:
+        Period.parse(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _semantic_problems(spec: ProcedureSpec, catalog: Catalog) -> list[Problem]:
+    out = _Problems()
+    guards, effects, roles = catalog.guards, catalog.effects, catalog.roles
+    states = {s.name for s in spec.states}
     timers = {t.name for t in spec.timers}
     notices = {n.name for n in spec.notices}
     fields = {f.name for f in spec.fields}
     trigger_names = {t.name for t in spec.triggers}
 
-    for dup in {n for n in state_names if state_names.count(n) > 1}:
-        out.append(f"state {dup!r} is defined more than once")
+    for section, names in (
+        ("states", [s.name for s in spec.states]),
+        ("timers", [t.name for t in spec.timers]),
+        ("notices", [n.name for n in spec.notices]),
+        ("fields", [f.name for f in spec.fields]),
+    ):
+        seen_at: dict[str, int] = {}
+        for i, n in enumerate(names):
+            if n in seen_at:
+                out.add(
+                    (section, i, "name"),
+                    f"{n!r} is defined more than once (first at {section}[{seen_at[n]}])",
+                    f"“{n}”重复定义（首次见于 {section}[{seen_at[n]}]）",
+                )
+            seen_at.setdefault(n, i)
     initials = [s.name for s in spec.states if s.initial]
     if len(initials) != 1:
-        out.append(f"exactly one initial state is needed, found {initials or 'none'}")
+        out.add(
+            ("states",),
+            f"exactly one initial state is needed, found {initials or 'none'}",
+            f"应有且只有一个初始状态，现有 {len(initials)} 个",
+        )
 
-    for fs in spec.fields:
+    for i, fs in enumerate(spec.fields):
         if fs.type == "choice" and not fs.choices:
-            out.append(f"field {fs.name!r} is a choice without choices")
+            out.add(("fields", i, "choices"), "a choice field without choices", "选择字段没有选项")
 
-    for t in spec.triggers:
-        where = f"trigger {t.name!r}"
-        for src in t.sources:
-            if src not in states:
-                out.append(f"{where}: unknown source state {src!r}")
-        if t.dest not in states and t.dest != "=":  # "=": stays where it is (reflexive)
-            out.append(f"{where}: unknown destination state {t.dest!r}")
-        if not t.roles:
-            out.append(f"{where}: no role may fire it")
-        for r in t.roles:
-            if r not in ROLES:
-                out.append(f"{where}: unknown role {r!r} (known: {', '.join(ROLES)})")
-        for fname in (*t.required, *t.optional):
+    def field_refs(base: Path, key: str, names: tuple[str, ...]) -> None:
+        for j, fname in enumerate(names):
             if fname not in fields:
-                out.append(f"{where}: unknown field {fname!r}")
-        for g in (*t.guards, *t.unless):
+                out.add(
+                    (*base, key, j),
+                    f"field {fname!r} has no definition under 'fields'",
+                    f"字段“{fname}”未在 fields 中定义",
+                )
+
+    def guard_refs(base: Path, key: str, names: tuple[str, ...]) -> None:
+        for j, g in enumerate(names):
             if g not in guards:
-                out.append(f"{where}: unknown guard {g!r}")
-        for n in t.notices:
+                out.add((*base, key, j), f"unknown guard {g!r}", f"未知的条件（guard）“{g}”")
+
+    for i, t in enumerate(spec.triggers):
+        at: Path = ("triggers", i)
+        for j, src in enumerate(t.sources):
+            if src not in states:
+                out.add((*at, "sources", j), f"unknown state {src!r}", f"未知的状态“{src}”")
+        if t.dest not in states and t.dest != "=":  # "=": stays where it is (reflexive)
+            out.add((*at, "dest"), f"unknown state {t.dest!r}", f"未知的状态“{t.dest}”")
+        if not t.roles:
+            out.add((*at, "roles"), "no role may fire it", "没有可执行该操作的角色")
+        for j, r in enumerate(t.roles):
+            if r not in roles:
+                out.add(
+                    (*at, "roles", j),
+                    f"unknown role {r!r} (declared: {', '.join(roles)})",
+                    f"未声明的角色“{r}”（已声明：{'、'.join(roles)}）",
+                )
+        field_refs(at, "required", t.required)
+        field_refs(at, "optional", t.optional)
+        guard_refs(at, "guards", t.guards)
+        guard_refs(at, "unless", t.unless)
+        for j, n in enumerate(t.notices):
             if n not in notices:
-                out.append(f"{where}: unknown notice {n!r}")
+                out.add((*at, "notices", j), f"unknown notice {n!r}", f"未知的通知“{n}”")
         if t.effect is not None and t.effect not in effects:
-            out.append(f"{where}: unknown effect {t.effect!r}")
+            out.add((*at, "effect"), f"unknown effect {t.effect!r}", f"未知的记录处理“{t.effect}”")
 
     # Branches of one trigger must agree on who fires them and with what, and must be
     # distinguishable by (source, destination) so the engine knows which one fired.
     seen: dict[tuple[str, str, str], int] = {}
     by_name: dict[str, TriggerSpec] = {}
-    for t in spec.triggers:
+    for i, t in enumerate(spec.triggers):
         first = by_name.setdefault(t.name, t)
         if (first.roles, first.required, first.scope) != (t.roles, t.required, t.scope):
-            out.append(f"trigger {t.name!r}: branches differ in roles, required fields or scope")
+            out.add(
+                ("triggers", i),
+                f"branches of {t.name!r} differ in roles, required fields or scope",
+                f"操作“{t.name}”的各分支在角色、必填字段或范围上不一致",
+            )
         for src in t.sources:
             k = (t.name, src, t.dest)
             seen[k] = seen.get(k, 0) + 1
             if seen[k] == 2:
-                out.append(f"trigger {t.name!r}: two branches from {src!r} to {t.dest!r}")
+                out.add(
+                    ("triggers", i, "name"),
+                    f"duplicate: a second branch of {t.name!r} from {src!r} to {t.dest!r}",
+                    f"重复：操作“{t.name}”从“{src}”到“{t.dest}”的第二个分支",
+                )
 
-    for s in spec.states:
-        for kind, names in (("starts", s.starts), ("stops", s.stops), ("pauses", s.pauses)):
-            for n in names:
+    for i, s in enumerate(spec.states):
+        at = ("states", i)
+        for kind, timer_names in (("starts", s.starts), ("stops", s.stops), ("pauses", s.pauses)):
+            for j, n in enumerate(timer_names):
                 if n not in timers:
-                    out.append(f"state {s.name!r} {kind} unknown timer {n!r}")
-        exits = [t for t in spec.triggers if s.name in t.sources]
+                    out.add((*at, kind, j), f"unknown timer {n!r}", f"未知的期限“{n}”")
+        exits = sorted({t.name for t in spec.triggers if s.name in t.sources})
         if s.terminal and exits:
-            out.append(f"terminal state {s.name!r} has exits: {sorted({t.name for t in exits})}")
+            out.add(
+                (*at, "terminal"),
+                f"terminal state {s.name!r} has exits: {', '.join(exits)}",
+                f"终结状态“{s.name}”仍有出口：{'、'.join(exits)}",
+            )
         if not s.terminal and not exits:
-            out.append(f"state {s.name!r} is not terminal but has no exit")
+            out.add(
+                (*at, "name"),
+                f"state {s.name!r} is not terminal but has no exit",
+                f"状态“{s.name}”不是终结状态，却没有任何出口",
+            )
         if s.terminal and (s.starts or s.pauses):
-            out.append(f"terminal state {s.name!r} starts or pauses timers")
+            out.add(
+                (*at, "terminal"),
+                f"terminal state {s.name!r} starts or pauses timers",
+                f"终结状态“{s.name}”不能启动或暂停期限",
+            )
 
-    for tm in spec.timers:
-        where = f"timer {tm.name!r}"
-        for label, text in (("period", tm.period), ("reminder_before", tm.reminder_before)):
-            if text is not None:
-                try:
-                    Period.parse(text)
-                except ValueError as exc:
-                    out.append(f"{where}: bad {label}: {exc}")
+    for i, tm in enumerate(spec.timers):
+        at = ("timers", i)
+        for key, text in (
+            ("period", tm.period),
+            ("reminder_before", tm.reminder_before),
+            ("undelivered_after", tm.undelivered_after),
+        ):
+            if text is not None and (why := _period_problem(text)):
+                out.add(
+                    (*at, key),
+                    f"period {text!r} does not parse: {why}",
+                    f"期限“{text}”无法解析（应如“5 working days”“15 calendar days”“6 months”）",
+                )
+        starters = [s.name for s in spec.states if tm.name in s.starts]
+        if not starters:
+            out.add(
+                (*at, "name"), f"no state starts timer {tm.name!r}", f"没有状态启动期限“{tm.name}”"
+            )
         if tm.expiry_trigger is not None:
-            if tm.expiry_trigger not in trigger_names:
-                out.append(f"{where}: unknown expiry trigger {tm.expiry_trigger!r}")
-            elif not any("system" in t.roles for t in spec.triggers if t.name == tm.expiry_trigger):
-                out.append(f"{where}: expiry trigger {tm.expiry_trigger!r} lacks role 'system'")
+            branches = [t for t in spec.triggers if t.name == tm.expiry_trigger]
+            if not branches:
+                out.add(
+                    (*at, "expiry_trigger"),
+                    f"unknown trigger {tm.expiry_trigger!r}",
+                    f"未知的操作“{tm.expiry_trigger}”",
+                )
+            elif not any("system" in t.roles for t in branches):
+                out.add(
+                    (*at, "expiry_trigger"),
+                    f"trigger {tm.expiry_trigger!r} lacks role 'system': the clock cannot fire it",
+                    f"操作“{tm.expiry_trigger}”没有 system 角色，期限届满时系统无法执行",
+                )
+            elif tm.scope == "state":
+                # The timer only runs in the states that start it: the trigger must leave each.
+                allowed = {src for t in branches for src in t.sources}
+                for st in starters:
+                    if st not in allowed:
+                        out.add(
+                            (*at, "expiry_trigger"),
+                            f"trigger {tm.expiry_trigger!r} is not allowed in state {st!r}, "
+                            "where this timer runs",
+                            f"期限在状态“{st}”中计算，但操作“{tm.expiry_trigger}”在该状态下不可执行",
+                        )
         if tm.expiry_trigger is None and not tm.escalation:
-            out.append(f"{where}: neither an expiry trigger nor an escalation chain")
-        for step in tm.escalation:
+            out.add(
+                at,
+                "neither an expiry trigger nor an escalation chain",
+                "既没有届满操作（expiry_trigger），也没有督办链（escalation）",
+            )
+        for j, step in enumerate(tm.escalation):
             if step.notify not in RECIPIENTS:
-                out.append(f"{where}: unknown escalation recipient {step.notify!r}")
-            try:
-                Period.parse(step.after)
-            except ValueError as exc:
-                out.append(f"{where}: bad escalation delay: {exc}")
+                out.add(
+                    (*at, "escalation", j, "notify"),
+                    f"unknown recipient {step.notify!r} (known: {', '.join(RECIPIENTS)})",
+                    f"未知的接收人“{step.notify}”",
+                )
+            if why := _period_problem(step.after):
+                out.add(
+                    (*at, "escalation", j, "after"),
+                    f"period {step.after!r} does not parse: {why}",
+                    f"期限“{step.after}”无法解析",
+                )
         if tm.extension is not None:
-            for trig in (tm.extension.request_trigger, tm.extension.approve_trigger):
+            ext = tm.extension
+            for key, trig in (
+                ("request_trigger", ext.request_trigger),
+                ("approve_trigger", ext.approve_trigger),
+            ):
                 if trig not in trigger_names:
-                    out.append(f"{where}: unknown extension trigger {trig!r}")
-            try:
-                Period.parse(tm.extension.max_total)
-            except ValueError as exc:
-                out.append(f"{where}: bad extension max_total: {exc}")
-            if tm.extension.within is not None and tm.extension.within not in timers:
-                out.append(f"{where}: extension within unknown timer {tm.extension.within!r}")
-        if not any(tm.name in s.starts for s in spec.states):
-            out.append(f"{where}: no state starts it")
+                    out.add(
+                        (*at, "extension", key), f"unknown trigger {trig!r}", f"未知的操作“{trig}”"
+                    )
+            if why := _period_problem(ext.max_total):
+                out.add(
+                    (*at, "extension", "max_total"),
+                    f"period {ext.max_total!r} does not parse: {why}",
+                    f"期限“{ext.max_total}”无法解析",
+                )
+            if ext.within is not None and ext.within not in timers:
+                out.add(
+                    (*at, "extension", "within"),
+                    f"unknown timer {ext.within!r}",
+                    f"未知的期限“{ext.within}”",
+                )
         if tm.when is not None and tm.when not in guards:
-            out.append(f"{where}: unknown guard {tm.when!r} in 'when'")
+            out.add((*at, "when"), f"unknown guard {tm.when!r}", f"未知的条件（guard）“{tm.when}”")
         if tm.starts_on_delivery is not None and tm.starts_on_delivery not in notices:
-            out.append(f"{where}: starts on delivery of unknown notice {tm.starts_on_delivery!r}")
+            out.add(
+                (*at, "starts_on_delivery"),
+                f"unknown notice {tm.starts_on_delivery!r}",
+                f"未知的通知“{tm.starts_on_delivery}”",
+            )
         if tm.delivery_trigger is not None and tm.delivery_trigger not in trigger_names:
-            out.append(f"{where}: unknown delivery trigger {tm.delivery_trigger!r}")
+            out.add(
+                (*at, "delivery_trigger"),
+                f"unknown trigger {tm.delivery_trigger!r}",
+                f"未知的操作“{tm.delivery_trigger}”",
+            )
         if tm.starts_on_delivery is not None and tm.scope == "sync":
-            out.append(f"{where}: a sync timer cannot wait for a notice's delivery")
-        try:
-            Period.parse(tm.undelivered_after)
-        except ValueError as exc:
-            out.append(f"{where}: bad undelivered_after: {exc}")
+            out.add(
+                (*at, "starts_on_delivery"),
+                "a sync timer cannot wait for a notice's delivery",
+                "同步期限不能等待通知送达后起算",
+            )
 
-    for ns in spec.notices:
+    for i, ns in enumerate(spec.notices):
         if ns.recipient not in RECIPIENTS:
-            out.append(f"notice {ns.name!r}: unknown recipient {ns.recipient!r}")
-    for notice_name in spec.intake_notices:
+            out.add(
+                ("notices", i, "recipient"),
+                f"unknown recipient {ns.recipient!r} (known: {', '.join(RECIPIENTS)})",
+                f"未知的接收人“{ns.recipient}”",
+            )
+        if catalog.templates is not None:
+            have = catalog.templates.get(ns.template, frozenset())
+            if not have:
+                out.add(
+                    ("notices", i, "template"),
+                    f"unknown notice template {ns.template!r}",
+                    f"未知的通知模板“{ns.template}”",
+                )
+            else:
+                for lang in LANGUAGES:
+                    if lang not in have:
+                        out.add(
+                            ("notices", i, "template"),
+                            f"notice template {ns.template!r} has no {lang} version",
+                            f"通知模板“{ns.template}”缺少 {lang} 语言版本",
+                        )
+    for j, notice_name in enumerate(spec.intake_notices):
         if notice_name not in notices:
-            out.append(f"intake notice {notice_name!r} is not defined")
-    for field_name in (*spec.intake_required, *spec.intake_optional):
-        if field_name not in fields:
-            out.append(f"intake field {field_name!r} is not defined")
-    for g in spec.intake_guards:
-        if g not in guards:
-            out.append(f"unknown intake guard {g!r}")
+            out.add(
+                ("intake_notices", j),
+                f"unknown notice {notice_name!r}",
+                f"未知的通知“{notice_name}”",
+            )
+    field_refs((), "intake_required", spec.intake_required)
+    field_refs((), "intake_optional", spec.intake_optional)
+    guard_refs((), "intake_guards", spec.intake_guards)
 
     if len(initials) == 1:
         reach = _reachable(spec, initials[0])
-        for st in spec.states:
-            if st.name not in reach:
-                out.append(f"state {st.name!r} is unreachable from {initials[0]!r}")
-    return out
+        for i, state in enumerate(spec.states):
+            if state.name not in reach:
+                out.add(
+                    ("states", i, "name"),
+                    f"state {state.name!r} is unreachable from {initials[0]!r}",
+                    f"状态“{state.name}”从初始状态“{initials[0]}”无法到达",
+                )
+    return list(out)
 
 
 def _reachable(spec: ProcedureSpec, start: str) -> set[str]:

@@ -62,3 +62,14 @@ def drive(
     payloads: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     demo_drive(w.engine, w.staff, case_id, procedure, steps, payloads)
+
+
+def builtin_document(name: str, version: int, jurisdiction: str = "default") -> dict[str, Any]:
+    """A built-in procedure file's data, for tests that change a copy of it."""
+    import yaml
+
+    from engine.definitions import BUILTIN_DIR
+
+    path = BUILTIN_DIR / name / f"{jurisdiction}-v{version}.yaml"
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data

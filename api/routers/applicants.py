@@ -44,7 +44,7 @@ def apply(
         payload=payload,
         idempotency_key=idempotency_key,
     )
-    proc = engine.registry.get(opened.procedure, opened.definition_version)
+    proc = engine.procedures.by_id(opened.definition_id)
     return ApplicationOut(
         case_no=opened.case_no,
         access_code=opened.access_code,

@@ -320,12 +320,11 @@ def _queue_context(
     items.sort(key=lambda i: (i["next_due_at"] is None, i["next_due_at"] or far, -i["id"]))
     states: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for name in engine.registry.names():
-        for proc in engine.registry.versions(name):
-            for s in proc.spec.states:
-                if s.name not in seen:
-                    seen.add(s.name)
-                    states.append((s.name, s.label.get(lang)))
+    for proc in engine.procedures.all():
+        for s in proc.spec.states:
+            if s.name not in seen:
+                seen.add(s.name)
+                states.append((s.name, s.label.get(lang)))
     query = {k: v for k, v in raw.items() if v}
     return {
         "items": items,
@@ -446,7 +445,7 @@ def _diagram(proc: Procedure, state: str, lang: str) -> list[dict[str, Any]]:
 
 def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str, Any]:
     view = engine.case_view(cid, actor, lang)
-    proc = engine.registry.get(view["procedure"], view["definition_version"])
+    proc = engine.procedures.by_id(view["definition_id"])
     events = engine.events(cid, actor)
     for e in events:
         branch = proc.branches.get(e["trigger"])
@@ -535,7 +534,7 @@ def case_page(request: Request, case_id: str) -> Page:
         notice_text = ("已办理：" if lang == "zh" else "Done: ") + done
         try:
             view = engine_of(request).case_view(cid, actor, lang)
-            proc = engine_of(request).registry.get(view["procedure"], view["definition_version"])
+            proc = engine_of(request).procedures.by_id(view["definition_id"])
             if done in proc.branches:
                 label = proc.branches[done][0].label.get(lang)
                 notice_text = ("已办理：" if lang == "zh" else "Done: ") + label
@@ -591,7 +590,7 @@ def _act(
         view = engine.case_view(cid, actor, lang)
     except NotFound as exc:
         return "not_found", exc
-    proc = engine.registry.get(view["procedure"], view["definition_version"])
+    proc = engine.procedures.by_id(view["definition_id"])
     payload, values, errors = _payload(proc, trigger, form, lang)
     version_text = form.get("version")
     if not isinstance(version_text, str) or not version_text.isdigit() or len(version_text) > 12:
@@ -758,13 +757,13 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
             sa.select(
                 c.c.department_id,
                 c.c.procedure,
-                c.c.definition_version,
+                c.c.definition_id,
                 c.c.state,
                 sa.func.count(),
             )
             .select_from(joined)
             .where(vis, c.c.closed_at.is_(None))
-            .group_by(c.c.department_id, c.c.procedure, c.c.definition_version, c.c.state)
+            .group_by(c.c.department_id, c.c.procedure, c.c.definition_id, c.c.state)
         ).all()
         overdue_rows = conn.execute(
             sa.select(c.c.department_id, sa.func.count(sa.distinct(c.c.id)))
@@ -800,8 +799,8 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
     # Open cases by department and state.
     by: dict[tuple[str, str, str], int] = {}
     labels: dict[tuple[str, str], str] = {}
-    for d, procedure, version, state, n in open_rows:
-        proc = engine.registry.get(procedure, version)
+    for d, procedure, definition_id, state, n in open_rows:
+        proc = engine.procedures.by_id(definition_id)
         labels[(procedure, state)] = (
             proc.states[state].label.get(lang) if state in proc.states else state
         )
@@ -832,10 +831,9 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
             spans.setdefault(src, []).append((at - since).total_seconds())
         entered[cid] = (dst, at)
     state_labels: dict[str, str] = {}
-    for name in engine.registry.names():
-        for proc in engine.registry.versions(name):
-            for s in proc.spec.states:
-                state_labels.setdefault(s.name, s.label.get(lang))
+    for proc in engine.procedures.all():
+        for s in proc.spec.states:
+            state_labels.setdefault(s.name, s.label.get(lang))
     stages = [
         {
             "state": s,

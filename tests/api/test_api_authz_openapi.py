@@ -136,6 +136,7 @@ def build(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setu
         "message_id": message_id,
         "trigger": "accept",
         "name": "objection",
+        "version": 1,
         "subject": api.get(f"/records/{ra}", "office_credit_office").json()["subject_identifier"],
     }
     return Setup(api, ids, {"a": a.access_code, "b": b.access_code}, tokens)
@@ -328,6 +329,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/procedures"): Rule(PUBLIC),
     ("GET", "/api/v1/procedures/{name}"): Rule(PUBLIC),
+    ("GET", "/api/v1/procedures/{name}/versions/{version}"): Rule(PUBLIC),
+    # Administrators only; staff are refused before the document is read.
+    ("POST", "/api/v1/procedures"): Rule(
+        staff_only(own=403, other=403, unit=403, office=403),
+        lambda ids: {"json": {"document": "name: x"}},
+    ),
     ("POST", "/api/v1/applications"): Rule(dict.fromkeys(CALLERS, PASSES), _application),
     ("GET", "/api/v1/status/{case_no}"): Rule(APPLICANT_READ),
     ("POST", "/api/v1/status/{case_no}/supplement"): Rule(

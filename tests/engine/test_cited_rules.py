@@ -19,6 +19,7 @@ from mail_support import Smtp
 
 from engine.channels import EmailChannel, InAppChannel, LogChannel
 from engine.deadlines import Deadlines
+from engine.definitions import builtin
 from engine.outbox import Delivery, Policy, router
 from engine.service import SYSTEM
 from states.errors import Forbidden, Ineligible, TransitionNotAllowed
@@ -379,7 +380,7 @@ def test_order_58_cases_have_an_overall_deadline_marked_as_ours(world: World) ->
     case = open_repair(world, filed_on=date(2026, 3, 31))
     assert case.definition_version == 1
     assert "result_due" in timers(world, case.case_id)
-    spec = world.engine.registry.get("repair", 1).timers["result_due"]
+    spec = builtin().get("repair", 1).timers["result_due"]
     assert spec.basis.startswith("(default)")
 
 

@@ -3,13 +3,13 @@ nothing, visibility between departments, and cases pinned to their definition ve
 
 from __future__ import annotations
 
-import copy
 import threading
 from typing import Any
 
 import pytest
+import yaml
 from conftest import APPLICANT, World, count, snapshot
-from helpers import OBJECTION_INTAKE, PAYLOADS, drive, open_objection
+from helpers import OBJECTION_INTAKE, PAYLOADS, builtin_document, drive, open_objection
 
 from engine.service import SYSTEM, Actor, Engine
 from states.errors import (
@@ -22,8 +22,6 @@ from states.errors import (
     StaleVersion,
     TransitionNotAllowed,
 )
-from states.procedures.objection import OBJECTION_V1
-from states.registry import BUILTIN, Registry
 
 
 def test_sixteen_concurrent_advances_one_wins(world: World) -> None:
@@ -257,13 +255,12 @@ def test_case_keeps_its_definition_version(database: Any, clock: Any) -> None:
     """A case opened under version 1 follows version 1 after version 2 is added."""
     from conftest import build_world
 
-    registry = Registry(BUILTIN)
-    w = build_world(Engine(database, registry=registry, clock=clock), clock)
+    w = build_world(Engine(database, clock=clock), clock)
     old = open_objection(w)
     assert old.definition_version == 1
 
     # Version 2 (from 2026-05-01) drops forwarding to the determining unit.
-    v2 = copy.deepcopy(OBJECTION_V1)
+    v2 = builtin_document("objection", 1)
     v2["version"] = 2
     v2["effective_from"] = "2026-05-01"
     v2["states"] = [s for s in v2["states"] if s["name"] not in ("forwarded", "answered")]
@@ -271,7 +268,10 @@ def test_case_keeps_its_definition_version(database: Any, clock: Any) -> None:
     v2["triggers"] = [t for t in v2["triggers"] if t["name"] not in ("forward", "unit_answer")]
     for t in v2["triggers"]:
         t["sources"] = [s for s in t["sources"] if s not in ("forwarded", "answered")]
-    registry.add(v2)
+    deployed = w.engine.procedures.deploy(
+        yaml.safe_dump(v2, allow_unicode=True), actor="admin", now=w.clock.now()
+    )
+    assert deployed.created
 
     w.clock.set(w.clock.now().replace(month=5, day=6))
     new = open_objection(w)

@@ -19,9 +19,9 @@ from conftest import World
 from helpers import OBJECTION_PATHS, PAYLOADS, REPAIR_PATHS, drive, open_objection, open_repair
 
 from engine import notices
+from engine.definitions import builtin
 from engine.pdf import notice_pdf
 from engine.service import SYSTEM
-from states.registry import builtin_registry
 
 VERSIONS = [("objection", 1), ("repair", 1), ("repair", 2)]
 ALLOWED_TAGS = {"h1", "h2", "p", "ul", "li", "b", "br"}
@@ -114,7 +114,7 @@ def _render(payload: dict[str, Any], lang: str) -> notices.Rendered:
 
 def _expected(procedure: str, version: int) -> set[tuple[str, str]]:
     """(trigger, notice) pairs of a definition: every notice every trigger emits."""
-    spec = builtin_registry().get(procedure, version).spec
+    spec = builtin().get(procedure, version).spec
     pairs = {("submit", n) for n in spec.intake_notices}
     pairs |= {(t.name, n) for t in spec.triggers for n in t.notices}
     return pairs
@@ -325,7 +325,7 @@ def test_overturned_review_gives_the_new_verification_deadline(world: World) -> 
 
 
 def test_every_defined_notice_has_a_template() -> None:
-    reg = builtin_registry()
+    reg = builtin()
     names = {
         n.template for name in reg.names() for proc in reg.versions(name) for n in proc.spec.notices
     }

@@ -12,9 +12,9 @@ import pytest
 from conftest import World, snapshot
 from helpers import OBJECTION_PATHS, PAYLOADS, REPAIR_PATHS, drive, open_objection, open_repair
 
+from engine.definitions import builtin
 from engine.service import SYSTEM
 from states.errors import TransitionNotAllowed
-from states.registry import builtin_registry
 
 OBJECTION_ALLOWED: dict[str, set[str]] = {
     "submitted": {"accept", "reject", "request_supplement", "withdraw"},
@@ -60,7 +60,7 @@ REPAIR_ALLOWED: dict[str, set[str]] = {
 
 
 def test_tables_cover_every_state_and_trigger() -> None:
-    reg = builtin_registry()
+    reg = builtin()
     for name, table in (("objection", OBJECTION_ALLOWED), ("repair", REPAIR_ALLOWED)):
         for proc in reg.versions(name):
             assert set(table) == set(proc.states), (name, proc.version)
@@ -87,7 +87,7 @@ def _open(w: World, procedure: str, version: int) -> int:
 def test_state_trigger_table(world: World, procedure: str, version: int, state: str) -> None:
     paths = OBJECTION_PATHS if procedure == "objection" else REPAIR_PATHS
     allowed = (OBJECTION_ALLOWED if procedure == "objection" else REPAIR_ALLOWED)[state]
-    proc = builtin_registry().get(procedure, version)
+    proc = builtin().get(procedure, version)
     admin = world.actor("office_admin")
     eng = world.engine
 

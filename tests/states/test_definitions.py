@@ -7,12 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import builtin_document
 
+from engine.definitions import builtin
 from states.machine import compile_procedure
-from states.procedures.objection import OBJECTION_V1
-from states.procedures.repair import REPAIR_V1, REPAIR_V2
-from states.registry import builtin_registry
 from states.spec import DefinitionError
+
+OBJECTION_V1 = builtin_document("objection", 1)
+REPAIR_V1 = builtin_document("repair", 1)
+REPAIR_V2 = builtin_document("repair", 2)
 
 
 def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -33,17 +36,17 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "unknown destination",
         lambda d: _trigger(d, "accept").update(dest="acepted"),
-        "trigger 'accept': unknown destination state 'acepted'",
+        "triggers[0].dest: unknown state 'acepted'",
     ),
     (
         "unknown source",
         lambda d: _trigger(d, "accept").update(sources=["submited"]),
-        "trigger 'accept': unknown source state 'submited'",
+        "triggers[0].sources[0]: unknown state 'submited'",
     ),
     (
         "unknown role",
         lambda d: _trigger(d, "accept").update(roles=["janitor"]),
-        "trigger 'accept': unknown role 'janitor'",
+        "triggers[0].roles[0]: unknown role 'janitor'",
     ),
     (
         "unreachable",
@@ -70,39 +73,39 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "unknown timer",
         lambda d: _state(d, "verifying").update(starts=["verfy"]),
-        "state 'verifying' starts unknown timer 'verfy'",
+        ".starts[0]: unknown timer 'verfy'",
     ),
     (
         "unknown notice",
         lambda d: _trigger(d, "accept").update(notices=["acceptence"]),
-        "trigger 'accept': unknown notice 'acceptence'",
+        "triggers[0].notices[0]: unknown notice 'acceptence'",
     ),
     (
         "unknown guard",
         lambda d: _trigger(d, "accept").update(guards=["is_sunny"]),
-        "trigger 'accept': unknown guard 'is_sunny'",
+        "triggers[0].guards[0]: unknown guard 'is_sunny'",
     ),
     (
         "unknown effect",
         lambda d: _trigger(d, "approve_decision").update(effect="erase"),
-        "trigger 'approve_decision': unknown effect 'erase'",
+        ".effect: unknown effect 'erase'",
     ),
     (
         "bad period",
         lambda d: d["timers"][0].update(period="soon"),
-        "timer 'formal_check': bad period",
+        "timers[0].period: period 'soon' does not parse",
     ),
     (
         "expiry trigger not for the clock",
         lambda d: next(t for t in d["timers"] if t["name"] == "review_window").update(
             expiry_trigger="notify"
         ),
-        "expiry trigger 'notify' lacks role 'system'",
+        "trigger 'notify' lacks role 'system'",
     ),
     (
         "unknown field",
         lambda d: _trigger(d, "reject").update(required=["reasonz"]),
-        "trigger 'reject': unknown field 'reasonz'",
+        ".required[0]: field 'reasonz' has no definition",
     ),
     (
         "two initial states",
@@ -147,7 +150,7 @@ def test_builtin_definitions_load_and_export_mermaid(definition: dict[str, Any])
 
 
 def test_one_shared_machine_per_version() -> None:
-    reg = builtin_registry()
+    reg = builtin()
     proc = reg.get("objection", 1)
     assert proc.machine.models == []  # nothing is ever added to the shared machine
     assert reg.get("objection", 1) is proc

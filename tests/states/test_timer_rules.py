@@ -15,8 +15,8 @@ from datetime import date
 
 import pytest
 
+from engine.definitions import builtin
 from states.calendar import Period, WorkCalendar
-from states.registry import builtin_registry
 
 Row = tuple[str, str, str, tuple[str, ...], str, bool, date]
 V = "verification_supplement"
@@ -227,7 +227,7 @@ CAL = WorkCalendar()
 
 
 def _counted_from(proc_key: tuple[str, int], name: str) -> str:
-    proc = builtin_registry().get(*proc_key)
+    proc = builtin().get(*proc_key)
     tm = proc.timers[name]
     if tm.starts_on_delivery:
         return "delivery"
@@ -238,7 +238,7 @@ def _counted_from(proc_key: tuple[str, int], name: str) -> str:
 
 
 def test_table_covers_every_timer_of_every_definition() -> None:
-    reg = builtin_registry()
+    reg = builtin()
     seen = {(p.name, p.version) for n in reg.names() for p in reg.versions(n)}
     assert seen == set(TABLE)
     for key, rows in TABLE.items():
@@ -251,7 +251,7 @@ CASES = [(key, name) for key, rows in TABLE.items() for name in rows]
 @pytest.mark.parametrize(("key", "name"), CASES)
 def test_timer_follows_the_counting_rules(key: tuple[str, int], name: str) -> None:
     period, scope, starts, pauses, counted_from, ours, due = TABLE[key][name]
-    proc = builtin_registry().get(*key)
+    proc = builtin().get(*key)
     tm = proc.timers[name]
     assert (tm.period, tm.scope) == (period, scope)
     assert [s.name for s in proc.spec.states if name in s.starts] == [starts]
