@@ -12,6 +12,7 @@ twice. Together: each due timer fires exactly once, whether a sweep dies halfway
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,7 +31,8 @@ from states.records import RecordChange
 
 CALENDAR_STAMP = """
 SELECT (SELECT count(*) FROM calendar_days), (SELECT max(loaded_at) FROM calendar_days),
-       (SELECT count(*) FROM calendar_years), (SELECT max(loaded_at) FROM calendar_years)
+       (SELECT count(*) FROM calendar_years), (SELECT max(loaded_at) FROM calendar_years),
+       (SELECT count(*) FROM jurisdiction_days), (SELECT max(loaded_at) FROM jurisdiction_days)
 """
 
 
@@ -302,6 +304,7 @@ class Deadlines:
             with self.db.read() as conn:
                 years = [r[0] for r in conn.execute(sa.select(t.calendar_years.c.year))]
                 rows = conn.execute(sa.select(t.calendar_days)).mappings().all()
+                scoped = conn.execute(sa.select(t.jurisdiction_days)).mappings().all()
         except (sa.exc.DBAPIError, self.db.engine.dialect.loaded_dbapi.Error):
             return self.engine.calendar  # not migrated yet: the package alone
         for y in years:
@@ -317,7 +320,19 @@ class Deadlines:
         cal = WorkCalendar(tz=self.engine.settings.timezone, official=official, local=local)
         this_year = self.engine.now().year
         cal.warm(this_year, this_year + 1)  # here (startup, a sweep), not in a user's request
+        by_jurisdiction: dict[str, list[DayOverride]] = {}
+        for r in scoped:
+            day = t.to_date(r["day"])
+            assert day is not None
+            by_jurisdiction.setdefault(r["jurisdiction"], []).append(
+                DayOverride(day, r["kind"], r["name"])
+            )
+        calendars = {}
+        for j, days in by_jurisdiction.items():
+            calendars[j] = cal.with_local(days)
+            calendars[j].warm(this_year, this_year + 1)
         self.engine.calendar = cal
+        self.engine.calendars = calendars
         self.engine.calendar_stamp = stamp
         return cal
 
@@ -328,10 +343,31 @@ class Deadlines:
               or {"kind": "local", "days": [...]}
         """
         kind, year, days = _parse_calendar(data)
+        jurisdiction = _parse_jurisdiction(data, kind)
         eng = self.engine
         now = eng.now()
         with self.db.tx() as tx:
-            if kind == "official":
+            if jurisdiction is not None:
+                # A jurisdiction's own days: its cases only (engine.calendar_of).
+                tx.executemany(
+                    "DELETE FROM jurisdiction_days WHERE jurisdiction = :j AND day = :d",
+                    [{"j": jurisdiction, "d": eng._d(d.day)} for d in days],
+                )
+                tx.executemany(
+                    "INSERT INTO jurisdiction_days (jurisdiction, day, kind, name, loaded_at) "
+                    "VALUES (:j, :d, :k, :n, :now)",
+                    [
+                        {
+                            "j": jurisdiction,
+                            "d": eng._d(d.day),
+                            "k": d.kind,
+                            "n": d.name[:100],
+                            "now": eng._ts(now),
+                        }
+                        for d in days
+                    ],
+                )
+            elif kind == "official":
                 tx.execute(
                     "DELETE FROM calendar_days WHERE source = 'official' AND day >= :a "
                     "AND day <= :b",
@@ -347,26 +383,28 @@ class Deadlines:
                     "DELETE FROM calendar_days WHERE source = 'local' AND day = :d",
                     [{"d": eng._d(d.day)} for d in days],
                 )
-            tx.executemany(
-                "INSERT INTO calendar_days (day, source, kind, name, loaded_at) "
-                "VALUES (:d, :s, :k, :n, :now)",
-                [
-                    {
-                        "d": eng._d(d.day),
-                        "s": kind,
-                        "k": d.kind,
-                        "n": d.name[:100],
-                        "now": eng._ts(now),
-                    }
-                    for d in days
-                ],
-            )
+            if jurisdiction is None:
+                tx.executemany(
+                    "INSERT INTO calendar_days (day, source, kind, name, loaded_at) "
+                    "VALUES (:d, :s, :k, :n, :now)",
+                    [
+                        {
+                            "d": eng._d(d.day),
+                            "s": kind,
+                            "k": d.kind,
+                            "n": d.name[:100],
+                            "now": eng._ts(now),
+                        }
+                        for d in days
+                    ],
+                )
         self.refresh_calendar()
         earliest = date(year, 1, 1) if kind == "official" else min(d.day for d in days)
         reason = (
             f"{year}年节假日安排已载入（{source}） / {year} holiday notice loaded"
             if kind == "official"
-            else f"地方调整已载入（{source}） / local days loaded"
+            else f"地方调整已载入（{source}{'，' + jurisdiction if jurisdiction else ''}） / "
+            "local days loaded"
         )
         return CalendarLoad(
             year if kind == "official" else None,
@@ -489,6 +527,25 @@ def _parse_calendar(data: Mapping[str, Any]) -> tuple[str, int, list[DayOverride
     if errors:
         raise InvalidPayload(errors)
     return str(kind), int(year or 0), days
+
+
+def _parse_jurisdiction(data: Mapping[str, Any], kind: str) -> str | None:
+    """Local days may name the jurisdiction they belong to; official notices are national."""
+    j = data.get("jurisdiction")
+    if j is None or j == "default":
+        return None
+    if kind != "local" or not isinstance(j, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", j):
+        raise InvalidPayload(
+            [
+                FieldError(
+                    "jurisdiction",
+                    "invalid",
+                    "only local days belong to a jurisdiction, named like 'shanghai'",
+                    "只有地方调整可以指定辖区，辖区名称如“shanghai”",
+                )
+            ]
+        )
+    return j
 
 
 def read_calendar_file(text: str) -> Mapping[str, Any]:

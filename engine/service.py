@@ -10,6 +10,7 @@ back, so a refused command writes nothing.
 from __future__ import annotations
 
 import hashlib
+import re
 import hmac
 import json
 import secrets
@@ -250,6 +251,23 @@ def _record_state(record_id: int, r: Sequence[Any]) -> RecordState:
     )
 
 
+JURISDICTION_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+
+def _check_jurisdiction(name: str) -> None:
+    if not JURISDICTION_NAME.fullmatch(name):
+        raise InvalidPayload(
+            [
+                FieldError(
+                    "jurisdiction",
+                    "invalid",
+                    f"{name!r} is not a jurisdiction name (lower-case letters, digits, - and _)",
+                    f"“{name}”不是有效的辖区名称（小写字母、数字、-、_）",
+                )
+            ]
+        )
+
+
 class Engine:
     """The one service layer. Holds no per-case state; safe to share between threads."""
 
@@ -307,27 +325,45 @@ class Engine:
         name_en: str,
         kind: str = "unit",
         email: str | None = None,
+        jurisdiction: str = "default",
     ) -> None:
         if kind not in ("unit", "credit_office"):
             raise InvalidPayload(
                 [FieldError("kind", "choice", "unit or credit_office", "须为unit或credit_office")]
             )
+        _check_jurisdiction(jurisdiction)
         with self.db.tx() as tx:
             if tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": dept_id}):
                 raise Conflict(f"department {dept_id!r} exists", f"部门“{dept_id}”已存在")
             tx.execute(
-                "INSERT INTO departments (id, name_zh, name_en, kind, email, created_at) "
-                "VALUES (:id, :zh, :en, :kind, :email, :now)",
+                "INSERT INTO departments (id, name_zh, name_en, kind, email, jurisdiction, "
+                "created_at) VALUES (:id, :zh, :en, :kind, :email, :j, :now)",
                 {
                     "id": dept_id,
                     "zh": name_zh,
                     "en": name_en,
                     "kind": kind,
                     "email": email,
+                    "j": jurisdiction,
                     "now": self._ts(self.now()),
                 },
             )
         self._departments = None
+
+    def set_jurisdiction(self, dept_id: str, jurisdiction: str) -> None:
+        """Move a department to another jurisdiction: its new cases take that jurisdiction's
+        rule sets; running cases keep their definitions (migrate them with `cases migrate`)
+        and their deadlines count on the new jurisdiction's calendar from the next change."""
+        _check_jurisdiction(jurisdiction)
+        with self.db.tx() as tx:
+            n = tx.execute(
+                "UPDATE departments SET jurisdiction = :j WHERE id = :id",
+                {"j": jurisdiction, "id": dept_id},
+            )
+        if not n:
+            raise NotFound(f"no department {dept_id!r}", f"没有部门“{dept_id}”")
+        self._departments = None
+        self._jurisdictions = {}
 
     def add_user(
         self, name: str, role: str, department_id: str, email: str | None = None
