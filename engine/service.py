@@ -10,9 +10,9 @@ back, so a refused command writes nothing.
 from __future__ import annotations
 
 import hashlib
-import re
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
