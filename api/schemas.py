@@ -501,6 +501,57 @@ class DeployOut(BaseModel):
     deployed_by: str
 
 
+class MigrationIn(BaseModel):
+    model_config = _input(
+        {
+            "jurisdiction": "default",
+            "from_version": 1,
+            "to_version": 2,
+            "map": {"verifying": "checking"},
+            "dry_run": True,
+        }
+    )
+
+    jurisdiction: str = Field("default", pattern="^[a-z][a-z0-9_-]{0,39}$")
+    from_version: int = Field(ge=1, le=10000)
+    to_version: int = Field(ge=1, le=10000)
+    # A state the target version renamed: OLD → NEW.
+    map: dict[str, str] = Field(default_factory=dict, max_length=200)
+    dry_run: bool = False
+
+
+class MigrationOut(BaseModel):
+    model_config = _examples(
+        {
+            "plan": {
+                "procedure": "objection",
+                "jurisdiction": "default",
+                "from_version": 1,
+                "to_version": 2,
+                "mapping": {},
+                "states": [{"from": "verifying", "to": "verifying", "cases": 2}],
+                "timers": [
+                    {
+                        "timer": "verify",
+                        "change": "recomputed",
+                        "old_period": "5 working days",
+                        "new_period": "3 working days",
+                        "cases": 2,
+                    }
+                ],
+                "refused": [],
+                "cases": 2,
+            },
+            "migrated": 2,
+            "skipped": 0,
+        }
+    )
+
+    plan: dict[str, Any]
+    migrated: int
+    skipped: int
+
+
 class StoredProcedureOut(ProcedureVersion):
     model_config = _examples(
         {

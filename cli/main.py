@@ -53,6 +53,8 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
 app.add_typer(procedures_app, name="procedures")
 app.add_typer(audit_app, name="audit")
+cases_app = typer.Typer(help="Running cases.", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
 app.add_typer(user_app, name="user")
 app.add_typer(secret_app, name="secret")
 console = Console()
@@ -350,6 +352,69 @@ def procedures_show(
             t.effect or "",
         )
     console.print(table)
+
+
+@cases_app.command("migrate")
+def cases_migrate(
+    procedure: Annotated[str, typer.Option(help="Procedure name, e.g. objection")],
+    from_version: Annotated[int, typer.Option("--from", help="The version cases run now")],
+    to_version: Annotated[int, typer.Option("--to", help="The version to move them to")],
+    jurisdiction: Annotated[str, typer.Option(help="Jurisdiction of both versions")] = "default",
+    mapping: Annotated[
+        list[str] | None, typer.Option("--map", help="OLD=NEW for a state the target renamed")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan; change nothing")] = False,
+) -> None:
+    """Move open cases to another deployed version, re-evaluating every live deadline."""
+    from rich.progress import Progress
+
+    from engine.migration import Migrations
+
+    pairs: dict[str, str] = {}
+    for item in mapping or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            err.print(f"[red]error:[/red] --map 应为 旧=新 / --map takes OLD=NEW, not {item!r}")
+            raise typer.Exit(2)
+        pairs[old] = new
+    migrations = Migrations(_engine())
+    try:
+        plan = migrations.plan(procedure, jurisdiction, from_version, to_version, pairs)
+    except RedressError as exc:
+        _fail(exc)
+    table = Table(title=f"{procedure} ({jurisdiction}) v{from_version} → v{to_version}")
+    for col in ("state", "→", "cases"):
+        table.add_column(col)
+    for old, (new, n) in plan.states.items():
+        mark = " [red](无对应状态 / no counterpart)[/red]" if old in plan.refused else ""
+        table.add_row(old, new + mark, str(n))
+    console.print(table)
+    timers = Table(title="deadlines / 期限")
+    for col in ("timer", "change", "from", "to", "cases"):
+        timers.add_column(col)
+    for tp in plan.timers:
+        timers.add_row(
+            tp.name, tp.change, tp.old_period or "—", tp.new_period or "—", str(tp.cases)
+        )
+    console.print(timers)
+    if not plan.ok:
+        err.print(
+            f"[red]拒绝迁移 / refused:[/red] 状态 {', '.join(plan.refused)} 在第{to_version}版中"
+            "没有对应状态，请用 --map 旧=新 指定 / no counterpart: map each with --map OLD=NEW"
+        )
+        raise typer.Exit(1)
+    if dry_run:
+        console.print(f"试运行 / dry run: {len(plan.case_ids)} 件案件将迁移 / cases would move")
+        return
+    with Progress(console=console) as progress:
+        task = progress.add_task("迁移 / migrating", total=len(plan.case_ids))
+        try:
+            result = migrations.run(plan, SYSTEM_CLI, progress=lambda n: progress.advance(task, n))
+        except RedressError as exc:
+            _fail(exc)
+    console.print(
+        f"已迁移 / migrated: {result.migrated}; 跳过 / skipped (already moved): {result.skipped}"
+    )
 
 
 @audit_app.command("verify")

@@ -9,10 +9,18 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import ActorDep, EngineDep, LangDep
 from api.problems import responses
-from api.schemas import DeployIn, DeployOut, ProcedureOut, ProcedureSummary, StoredProcedureOut
+from api.schemas import (
+    DeployIn,
+    DeployOut,
+    MigrationIn,
+    MigrationOut,
+    ProcedureOut,
+    ProcedureSummary,
+    StoredProcedureOut,
+)
 from engine.definitions import StoredVersion
 from engine.service import Engine
-from states.errors import NotFound
+from states.errors import Forbidden, NotFound
 from states.machine import Procedure
 
 router = APIRouter(tags=["procedures"])
@@ -138,3 +146,26 @@ def deploy(body: DeployIn, engine: EngineDep, actor: ActorDep, response: Respons
         sha256=s.sha256,
         deployed_by=s.deployed_by,
     )
+
+
+@router.post(
+    "/procedures/{name}/migrations",
+    response_model=MigrationOut,
+    responses=responses(401, 403, 404, 409, 422),
+    summary="Move open cases to another version (administrators); dry_run returns the plan",
+)
+def migrate(
+    name: Annotated[str, NAME], body: MigrationIn, engine: EngineDep, actor: ActorDep
+) -> dict[str, Any]:
+    from engine.migration import Migrations
+
+    if actor.role != "admin":
+        raise Forbidden("only an administrator migrates cases", "只有管理员可以迁移案件")
+    migrations = Migrations(engine)
+    plan = migrations.plan(name, body.jurisdiction, body.from_version, body.to_version, body.map)
+    out: dict[str, Any] = {"plan": plan.as_dict(), "migrated": 0, "skipped": 0}
+    if body.dry_run:
+        return out
+    result = migrations.run(plan, actor)
+    out.update(migrated=result.migrated, skipped=result.skipped)
+    return out

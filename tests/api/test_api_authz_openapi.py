@@ -331,6 +331,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/procedures/{name}"): Rule(PUBLIC),
     ("GET", "/api/v1/procedures/{name}/versions/{version}"): Rule(PUBLIC),
     # Administrators only; staff are refused before the document is read.
+    ("POST", "/api/v1/procedures/{name}/migrations"): Rule(
+        staff_only(own=403, other=403, unit=403, office=403),
+        lambda ids: {"json": {"from_version": 1, "to_version": 1, "dry_run": True}},
+    ),
     ("POST", "/api/v1/procedures"): Rule(
         staff_only(own=403, other=403, unit=403, office=403),
         lambda ids: {"json": {"document": "name: x"}},
