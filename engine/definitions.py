@@ -174,6 +174,10 @@ def store(conn: sa.Connection, checked: Checked, text: str, actor: str, now: dat
     return Deployed(_stored(row), created=True)
 
 
+# Every database upgrade deploys the built-in files; a process checks each text once.
+_BUILTIN_CHECKED: dict[tuple[str, tuple[str, ...]], Checked] = {}
+
+
 def install_builtin(conn: sa.Connection, cat: Catalog, now: datetime) -> list[Deployed]:
     """Deploy every built-in file (a no-op for those already stored); a built-in file
     that fails to validate or that changed under its version stops the upgrade."""
@@ -181,7 +185,9 @@ def install_builtin(conn: sa.Connection, cat: Catalog, now: datetime) -> list[De
     for path in builtin_files():
         text = path.read_text(encoding="utf-8")
         rel = str(path.relative_to(BUILTIN_DIR.parent.parent))
-        checked = check(text, cat, rel)
+        key = (text, cat.roles)
+        checked = _BUILTIN_CHECKED.get(key) or check(text, cat, rel)
+        _BUILTIN_CHECKED[key] = checked
         if not checked.ok:
             raise InvalidDefinition(rel, checked.problems)
         out.append(store(conn, checked, text, "system", now))

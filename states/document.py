@@ -88,12 +88,18 @@ def locate(problem: Problem, marks: Mapping[Path, tuple[int, int]]) -> Problem:
     return problem.at(line, column)
 
 
+# libyaml when present (about 15 times faster), the pure-Python loader otherwise; both safe.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[Problem]]:
     """Data, the position of every node, and problems of the text itself (bad YAML,
     duplicate keys). Bad YAML gives no data and one problem at its position."""
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One pass: compose the node tree (positions), then build the data from it.
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "not valid YAML"
@@ -105,6 +111,8 @@ def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[Problem]]:
         )
     except yaml.YAMLError as exc:
         return None, {}, [Problem((), f"not valid YAML: {exc}", f"YAML 格式错误：{exc}")]
+    finally:
+        loader.dispose()
     marks: dict[Path, tuple[int, int]] = {}
     dups: list[Problem] = []
     if root is not None:

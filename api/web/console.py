@@ -799,15 +799,24 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
     # Open cases by department and state.
     by: dict[tuple[str, str, str], int] = {}
     labels: dict[tuple[str, str], str] = {}
+    titles: dict[str, str] = {}
     for d, procedure, definition_id, state, n in open_rows:
         proc = engine.procedures.by_id(definition_id)
+        titles[procedure] = proc.spec.title.get(lang)
         labels[(procedure, state)] = (
             proc.states[state].label.get(lang) if state in proc.states else state
         )
         key = (dept(d), procedure, state)
         by[key] = by.get(key, 0) + int(n)
     open_cases = [
-        {"dept": k[0], "procedure": k[1], "state": k[2], "label": labels[(k[1], k[2])], "n": n}
+        {
+            "dept": k[0],
+            "procedure": k[1],
+            "title": titles[k[1]],
+            "state": k[2],
+            "label": labels[(k[1], k[2])],
+            "n": n,
+        }
         for k, n in sorted(by.items())
     ]
     overdue = [{"dept": dept(d), "n": int(n)} for d, n in overdue_rows]
@@ -855,6 +864,80 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
         "stages": stages,
         "now": now,
     }
+
+
+# -- procedures ---------------------------------------------------------------------------
+
+
+def _period_text(text: str, lang: str) -> str:
+    p = Period.parse(text)
+    if lang == "en":
+        return str(p)
+    unit = {"working_days": "个工作日", "calendar_days": "日", "months": "个月"}[p.unit]
+    return f"{p.amount}{unit}"
+
+
+@router.get("/procedures", response_class=HTMLResponse, response_model=None)
+def procedures_page(request: Request) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    engine, lang = engine_of(request), lang_of(request)
+    rows = [
+        {
+            "name": s.name,
+            "title": p.spec.title.get(lang),
+            "version": s.version,
+            "jurisdiction": s.jurisdiction,
+            "effective_from": s.effective_from,
+            "effective_until": s.effective_until,
+            "sha": s.sha256[:12],
+            "deployed_by": s.deployed_by,
+            "deployed_at": s.deployed_at,
+            "url": f"/console/procedures/{s.name}/{s.jurisdiction}/{s.version}",
+        }
+        for s, p in engine.procedures.latest()
+    ]
+    return _page(request, "console/procedures.html", actor, rows=rows)
+
+
+@router.get(
+    "/procedures/{name}/{jurisdiction}/{version}", response_class=HTMLResponse, response_model=None
+)
+def procedure_page(request: Request, name: str, jurisdiction: str, version: str) -> Page:
+    actor = staff(request)
+    if actor is None:
+        return to_login(request)
+    engine, lang = engine_of(request), lang_of(request)
+    if not version.isdigit() or len(version) > 6:
+        return _not_found(request, actor)
+    try:
+        stored = engine.procedures.find(name[:40], int(version), jurisdiction[:40])
+    except RedressError as exc:
+        return _not_found(request, actor, exc)
+    proc = engine.procedures.by_id(stored.id)
+    _, source = engine.procedures.document(stored.id)
+    timers = [
+        {
+            "label": tm.label.get(lang),
+            "period": _period_text(tm.period, lang),
+            "basis": tm.basis.removeprefix("(default) "),
+            "default": tm.basis.startswith("(default)"),
+        }
+        for tm in proc.spec.timers
+    ]
+    return _page(
+        request,
+        "console/procedure.html",
+        actor,
+        stored=stored,
+        title=proc.spec.title.get(lang),
+        legal_basis=proc.spec.legal_basis,
+        diagram=_diagram(proc, "", lang),
+        timers=timers,
+        mermaid=proc.mermaid(lang),
+        source=source,
+    )
 
 
 @router.get("/dashboard", response_class=HTMLResponse, response_model=None)

@@ -39,6 +39,7 @@ ROLE_LABELS: Table = {
 }
 # Events that are not a procedure's triggers: the clock's and the case file's own.
 EVENT_LABELS: Table = {
+    "migrated": ("转入新版办理程序", "moved to a new procedure version"),
     "submit": ("提交申请", "application filed"),
     "assign": ("分派经办人", "assigned"),
     "attach": ("上传材料", "documents attached"),
@@ -93,6 +94,15 @@ CHANNEL_LABELS: Table = {
     "log": ("日志", "log"),
 }
 LANG_LABELS: Table = {"zh": ("中文", "Chinese"), "en": ("英文", "English")}
+# The jurisdictions whose rule sets ship with redress (states/procedures/*/<name>-v*.yaml).
+JURISDICTION_LABELS: Table = {
+    "default": ("通用（默认规则）", "general (default rules)"),
+    "shanghai": ("上海市", "Shanghai"),
+    "shandong": ("山东省", "Shandong"),
+    "henan": ("河南省", "Henan"),
+    "zhejiang": ("浙江省", "Zhejiang"),
+    "shenzhen": ("深圳市", "Shenzhen"),
+}
 
 TABLES: Mapping[str, Table] = {
     "record_status": STATUS_LABELS,
@@ -105,6 +115,7 @@ TABLES: Mapping[str, Table] = {
     "delivery": DELIVERY_LABELS,
     "channel": CHANNEL_LABELS,
     "lang": LANG_LABELS,
+    "jurisdiction": JURISDICTION_LABELS,
 }
 
 

@@ -292,3 +292,25 @@ def test_the_case_page_shows_words_not_codes(site: Site, page: Any) -> None:
             text = text.replace("公示 / published", "")
         shown = [c for c in raw if c in text]
         assert not shown, (lang, shown)
+
+
+def test_procedures_pages_list_versions_and_show_the_diagram(site: Site, page: Any) -> None:
+    _login(page, site, "office_handler")
+    page.click("nav >> text=办理程序")
+    page.wait_for_url("**/console/procedures")
+    table = page.inner_text("#procedures")
+    assert "上海市" in table and "河南省" in table and "2026-04-01" in table
+    assert "shanghai" not in table  # the jurisdiction in words
+    page.click("tr[data-jurisdiction=henan][data-name=objection] a")
+    page.wait_for_url("**/console/procedures/objection/henan/1")
+    flow = page.inner_text("#diagram ol")
+    assert "检验检测或专家评审中" in flow and "核查中" in flow
+    timers = page.inner_text("#timers")
+    assert "3个工作日" in timers and "河南省社会信用条例（2019）第41条" in timers
+    assert "默认规则" in timers  # stages its article does not set say so
+    assert "working days" not in timers and "(default)" not in timers
+    assert len(page.inner_text("#sha")) == 64
+    page.goto(site.url + "/console/procedures/objection/henan/1?lang=en")
+    assert "3 working days" in page.inner_text("#timers")
+    page.goto(site.url + "/console/procedures/objection/henan/9")
+    assert "没有" in page.inner_text("main")
