@@ -19,7 +19,8 @@ def _clean(value: str) -> str:
 Text = Annotated[str, AfterValidator(_clean)]
 Id = Annotated[int, Field(ge=1, le=2**53)]
 SubjectKind = Literal["enterprise", "government", "civil_servant", "person"]
-Procedure = Literal["objection", "repair"]
+# A procedure's name; which ones exist is the deployed definitions' business (404 otherwise).
+Procedure = Annotated[str, Field(pattern="^[a-z][a-z0-9_]{0,39}$", examples=["objection"])]
 
 EXAMPLE_USCC = "91310000MA1FL8XX1E"
 

@@ -296,17 +296,16 @@ def procedures_list() -> None:
     """List every deployed procedure version: jurisdiction, effective dates, hash."""
     engine = _engine()
     table = Table()
-    for col in ("name", "version", "jurisdiction", "title", "from", "until", "sha256", "by"):
-        table.add_column(col)
-    for s, p in engine.procedures.latest():
+    for col in ("name", "v", "jurisdiction", "from", "until", "sha256", "by"):
+        table.add_column(col, overflow="fold")
+    for s, _ in engine.procedures.latest():
         table.add_row(
             s.name,
             str(s.version),
             s.jurisdiction,
-            p.spec.title.zh,
             str(s.effective_from),
             str(s.effective_until or "—"),
-            s.sha256[:12],
+            s.sha256[:10],
             s.deployed_by,
         )
     console.print(table)
@@ -328,7 +327,11 @@ def procedures_show(
     if version is not None:
         rows = [s for s in rows if s.version == version]
     if not rows:
-        err.print(f"[red]error:[/red] 没有该程序版本 / no such version: {name} {version or ''}")
+        which = f"{name} v{version}" if version else name
+        err.print(
+            f"[red]error:[/red] 没有该程序版本 / {jurisdiction}: no version {version or ''} "
+            f"of {which}"
+        )
         raise typer.Exit(2)
     proc = engine.procedures.by_id(max(rows, key=lambda s: s.version).id)
     if mermaid:

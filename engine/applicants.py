@@ -25,7 +25,8 @@ from states.spec import Label
 
 _DUMMY_HASH = "0" * 64
 CASE_NO = re.compile(r"[A-Za-z0-9]{4,32}")
-# Transitions an applicant sees on their timeline; the clock's own bookkeeping is left out.
+# The engine's own events an applicant does not see on their timeline (the clock's
+# bookkeeping); a procedure's triggers say so themselves (`applicant_visible`).
 _HIDDEN = {
     "assign",
     "attach",
@@ -35,8 +36,7 @@ _HIDDEN = {
     "deadline_recomputed",
     "notice_undelivered",
     "deadline_met",
-    "request_extension",
-    "reject_extension",
+    "migrated",
 }
 
 
@@ -144,7 +144,8 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
     rec = case.record()
     timeline = []
     for trigger, to_state, at in tx.all(_TIMELINE, {"id": case.id}):
-        if trigger in _HIDDEN:
+        branch = proc.branches.get(trigger)
+        if trigger in _HIDDEN or (branch and not branch[0].applicant_visible):
             continue
         if trigger == "submit":
             label = _FILED.get(lang)

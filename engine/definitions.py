@@ -32,7 +32,7 @@ from engine.notices import ROOT as TEMPLATE_ROOT
 from engine.schema import date_param, to_date, to_ts
 from states.document import Checked, canonical, check, digest
 from states.effects import EFFECTS
-from states.errors import Conflict, InvalidDefinition, NotFound
+from states.errors import Conflict, FieldError, InvalidDefinition, InvalidPayload, NotFound
 from states.guards import GUARDS
 from states.machine import Procedure
 from states.spec import ROLES, Catalog, Problem
@@ -264,7 +264,16 @@ class Definitions:
         if row is None:
             known = tx.scalar("SELECT 1 FROM procedure_versions WHERE name = :n", {"n": name})
             if not known:
-                raise NotFound(f"no procedure named {name!r}", f"没有名为“{name}”的程序")
+                raise InvalidPayload(
+                    [
+                        FieldError(
+                            "procedure",
+                            "unknown",
+                            f"no procedure named {name!r} is deployed",
+                            f"没有名为“{name}”的程序",
+                        )
+                    ]
+                )
             raise NotFound(
                 f"no version of procedure {name!r} is in force on {day.isoformat()}",
                 f"{day.isoformat()}没有有效的“{name}”程序版本",
@@ -332,6 +341,25 @@ class Definitions:
 
     def names(self) -> list[str]:
         return sorted({s.name for s in self.stored()})
+
+    def on_portal(self, day: date) -> list[Procedure]:
+        """The procedures the public files on the portal, as the default rule set in force on
+        `day` has them (the form; the case itself takes its department's version)."""
+        best: dict[str, StoredVersion] = {}
+        for s in self.stored():
+            live = s.effective_from <= day and (
+                s.effective_until is None or day <= s.effective_until
+            )
+            if s.jurisdiction != "default" or not live:
+                continue
+            prior = best.get(s.name)
+            if prior is None or (s.effective_from, s.version) > (
+                prior.effective_from,
+                prior.version,
+            ):
+                best[s.name] = s
+        procs = [self.by_id(s.id) for _, s in sorted(best.items())]
+        return [p for p in procs if p.spec.portal is not None]
 
     def all(self) -> list[Procedure]:
         return [self.by_id(s.id) for s in self.stored()]

@@ -26,15 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent / "templates" / "notices"
 LANGS = ("zh", "en")
 _VERSION = re.compile(r"^v(\d+)\.(zh|en)\.html$")
 
-OUTCOME_LABELS: Mapping[str, tuple[str, str]] = {
-    "corrected": ("更正", "corrected"),
-    "supplemented": ("补充", "supplemented"),
-    "publication_stopped": ("停止公开", "publication stopped"),
-    "removed": ("移出名单", "removed from the list"),
-    "revoked": ("撤销", "revoked"),
-    "upheld": ("维持（不予更正）", "upheld (not corrected)"),
-    "unresolved": ("无法确认", "could not be confirmed"),
-}
 # Remedies open against a decision (行政复议法 Art. 20: 60 days; 行政诉讼法 Art. 46: 6 months).
 RECONSIDERATION_DAYS = 60
 LITIGATION_MONTHS = 6

@@ -114,6 +114,17 @@ def list_cases(
     if cursor:
         q = q.where(c.c.id < decode_cursor(cursor))
     if f.procedure:
+        if f.procedure not in engine.procedures.names():
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "procedure",
+                        "unknown",
+                        f"no procedure named {f.procedure!r}",
+                        f"没有名为“{f.procedure}”的程序",
+                    )
+                ]
+            )
         q = q.where(c.c.procedure == f.procedure)
     if f.state:
         q = q.where(c.c.state == f.state)

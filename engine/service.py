@@ -62,7 +62,6 @@ from states.spec import TimerSpec
 GENESIS = "0" * 64
 PUBLICITY_TIMER = "publicity_max"
 STAFF_ROLES = ("handler", "reviewer", "head", "credit_office", "admin")
-CASE_PREFIX = {"objection": "YY", "repair": "XF"}
 # Case numbers and access codes avoid characters that are easy to misread on a phone.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
@@ -913,7 +912,7 @@ class Engine:
                 "k": idempotency_key,
                 "rh": req_hash,
             }
-            prefix = f"{CASE_PREFIX.get(procedure, procedure[:2].upper())}{filed:%Y%m%d}"
+            prefix = f"{proc.spec.case_prefix}{filed:%Y%m%d}"
             # Random, so case numbers cannot be enumerated; a number already taken (rare)
             # inserts nothing and the next one is tried.
             for _ in range(8):
@@ -1904,7 +1903,8 @@ class Engine:
         }
         data = {**case.data, **fields}
         outcome = data.get("outcome")
-        review = proc.timers.get("review_window")
+        # The period the applicant has to ask for a review: the window a delivered letter opens.
+        review = next((tm for tm in proc.spec.timers if tm.starts_on_delivery), None)
         return {
             "notice_no": f"{case.case_no}-{seq:02d}",
             "issued_on": self.calendar.local_date(now).isoformat(),
@@ -1935,7 +1935,7 @@ class Engine:
             "fields": dict(fields),
             "data": data,
             "rules": dict(proc.spec.rules),
-            "outcome": letters.label(letters.OUTCOME_LABELS.get(str(outcome)), str(outcome or "")),
+            "outcome": proc.choice_label("outcome", outcome),
             "deadlines": deadlines,
             "remedies": {
                 "review_period": review.period if review else "15 calendar days",

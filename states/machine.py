@@ -285,6 +285,14 @@ class Procedure:
 
     # -- export ----------------------------------------------------------------------------
 
+    def choice_label(self, field: str, value: object) -> dict[str, str]:
+        """A choice field's value in words, {"zh", "en"} (empty when unset or not a choice)."""
+        spec = self.fields.get(field)
+        if spec is None or value is None:
+            return {"zh": "", "en": ""}
+        lab = spec.choice_labels.get(str(value))
+        return lab.model_dump() if lab else {"zh": str(value), "en": str(value)}
+
     def mermaid(self, lang: str = "zh", highlight: str | None = None) -> str:
         lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
         for s in self.spec.states:

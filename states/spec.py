@@ -52,6 +52,8 @@ class FieldSpec(_Frozen):
     type: FIELD_TYPES = "text"
     label: Label
     choices: tuple[str, ...] = ()
+    # Each choice in words (a page or a letter never shows the stored code).
+    choice_labels: Mapping[str, Label] = Field(default_factory=dict)
     minimum: int | None = None
     maximum: int | None = None
     max_length: int = 4000
@@ -153,6 +155,21 @@ class TriggerSpec(_Frozen):
     # Keep who fired it in the case's data under this key ({"name", "role"}), for guards that
     # must tell people apart (a review is not decided by the person who made the decision).
     records_actor: str | None = None
+    # Whether the applicant's status page lists it (an office's own bookkeeping, such as
+    # asking for an extension, is not).
+    applicant_visible: bool = True
+
+
+class PortalSpec(_Frozen):
+    """How the public files this procedure on the applicants' portal (absent: staff only)."""
+
+    label: Label  # what the applicant files, e.g. 异议申诉
+    action: Label  # the button that starts it on a record, e.g. 提出异议
+    grounds_label: Label  # the form's label for the `grounds` field
+    commitment_title: Label
+    commitment_text: Label
+    # Bool intake fields the applicant declares by ticking them (each must be ticked).
+    declarations: tuple[str, ...] = ()
 
 
 class ProcedureSpec(_Frozen):
@@ -161,7 +178,9 @@ class ProcedureSpec(_Frozen):
     title: Label
     effective_from: date
     effective_until: date | None = None
-    jurisdiction: str
+    jurisdiction: str = Field(pattern="^[a-z][a-z0-9_-]{0,39}$")
+    # Case numbers start with it, then the filing day (YY20260407…).
+    case_prefix: str = Field(pattern="^[A-Z]{2,4}$")
     legal_basis: str
     fields: tuple[FieldSpec, ...]
     states: tuple[StateSpec, ...]
@@ -177,6 +196,7 @@ class ProcedureSpec(_Frozen):
     intake_notices: tuple[str, ...] = ()
     # Procedure parameters read by guards and effects (periods, bars, ...).
     rules: Mapping[str, Any] = Field(default_factory=dict)
+    portal: PortalSpec | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -349,6 +369,20 @@ def _semantic_problems(spec: ProcedureSpec, catalog: Catalog) -> list[Problem]:
     for i, fs in enumerate(spec.fields):
         if fs.type == "choice" and not fs.choices:
             out.add(("fields", i, "choices"), "a choice field without choices", "选择字段没有选项")
+        for c in fs.choices:
+            if c not in fs.choice_labels:
+                out.add(
+                    ("fields", i, "choice_labels"),
+                    f"choice {c!r} of field {fs.name!r} has no label in choice_labels",
+                    f"字段“{fs.name}”的选项“{c}”在 choice_labels 中没有中英文名称",
+                )
+        for c in fs.choice_labels:
+            if c not in fs.choices:
+                out.add(
+                    ("fields", i, "choice_labels", c),
+                    f"{c!r} is labelled but is not one of the choices",
+                    f"“{c}”有名称但不是选项之一",
+                )
 
     def field_refs(base: Path, key: str, names: tuple[str, ...]) -> None:
         for j, fname in enumerate(names):
@@ -572,6 +606,21 @@ def _semantic_problems(spec: ProcedureSpec, catalog: Catalog) -> list[Problem]:
                 ("intake_notices", j),
                 f"unknown notice {notice_name!r}",
                 f"未知的通知“{notice_name}”",
+            )
+    if spec.portal is not None:
+        for j, name in enumerate(spec.portal.declarations):
+            declared = next((f for f in spec.fields if f.name == name), None)
+            if name not in spec.intake_required or declared is None or declared.type != "bool":
+                out.add(
+                    ("portal", "declarations", j),
+                    f"{name!r} is not a required yes/no field of the application",
+                    f"“{name}”不是申请的必填是否字段",
+                )
+        if "grounds" not in (*spec.intake_required, *spec.intake_optional):
+            out.add(
+                ("portal",),
+                "a portal application needs a 'grounds' field",
+                "门户申请须有 grounds 字段",
             )
     field_refs((), "intake_required", spec.intake_required)
     field_refs((), "intake_optional", spec.intake_optional)

@@ -94,7 +94,7 @@ def file_case(
 def cases(
     engine: EngineDep,
     actor: ActorDep,
-    procedure: Annotated[str | None, Query(pattern="^(objection|repair)$")] = None,
+    procedure: Annotated[str | None, Query(pattern="^[a-z][a-z0-9_]{0,39}$")] = None,
     state: Annotated[str | None, Query(pattern="^[a-z_]{1,40}$")] = None,
     department: Annotated[Text | None, Query(max_length=64)] = None,
     assignee: Annotated[int | None, Query(ge=1, le=2**53)] = None,

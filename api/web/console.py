@@ -239,7 +239,7 @@ def _parse_filters(
         errors[name] = en if lang == "en" else zh
 
     procedure = raw.get("procedure") or None
-    if procedure not in (None, "objection", "repair"):
+    if procedure is not None and procedure not in engine.procedures.names():
         bad("procedure", "无此程序", "no such procedure")
         procedure = None
     state = raw.get("state") or None
@@ -320,13 +320,19 @@ def _queue_context(
     items.sort(key=lambda i: (i["next_due_at"] is None, i["next_due_at"] or far, -i["id"]))
     states: list[tuple[str, str]] = []
     seen: set[str] = set()
+    titles: dict[str, str] = {}
     for proc in engine.procedures.all():
+        if proc.spec.jurisdiction == "default":
+            titles[proc.name] = proc.spec.title.get(lang)  # the latest version's, by order
         for s in proc.spec.states:
             if s.name not in seen:
                 seen.add(s.name)
                 states.append((s.name, s.label.get(lang)))
+    all_label = "All" if lang == "en" else "全部"
+    procedures = [("", all_label), *sorted(titles.items())]
     query = {k: v for k, v in raw.items() if v}
     return {
+        "procedure_options": procedures,
         "items": items,
         "next_cursor": nxt,
         "filters": raw,

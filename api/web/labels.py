@@ -21,10 +21,6 @@ SEVERITY_LABELS: Table = {
     "general": ("一般", "general"),
     "serious": ("严重", "serious"),
 }
-PROCEDURE_LABELS: Table = {
-    "objection": ("异议申诉", "objection"),
-    "repair": ("信用修复申请", "credit repair application"),
-}
 # Roles, and the notice recipients that are not roles (assignee, determining unit).
 ROLE_LABELS: Table = {
     "applicant": ("申请人", "applicant"),
@@ -109,7 +105,6 @@ TABLES: Mapping[str, Table] = {
     "source": SOURCE_LABELS,
     "severity": SEVERITY_LABELS,
     "kind": KIND_LABELS,
-    "procedure": PROCEDURE_LABELS,
     "role": ROLE_LABELS,
     "event": EVENT_LABELS,
     "delivery": DELIVERY_LABELS,

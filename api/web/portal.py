@@ -30,43 +30,20 @@ from api.web.common import (
     render,
     sign_in_applicant,
 )
-from api.web.labels import KIND_LABELS, PROCEDURE_LABELS, SEVERITY_LABELS, label
+from api.web.labels import KIND_LABELS, SEVERITY_LABELS, label
 from engine.applicants import CASE_NO, AccessGuard, TooManyAttempts, authenticate, status_view
 from engine.attachments import Attachments
 from engine.queries import find_records, get_record, notice
 from engine.service import Actor
 from states.errors import Forbidden, Ineligible, InvalidPayload, NotFound, RedressError
 from states.identifiers import IdentifierError, validate_subject_identifier
+from states.machine import Procedure
 from states.records import SOURCE_LABELS, STATUS_LABELS, SUBJECT_KINDS
+from states.spec import PortalSpec
 
 router = APIRouter(include_in_schema=False)
 PUBLIC = Actor(name="applicant", role="applicant")
-PROCEDURES = ("objection", "repair")
 MAX_FILES = 10
-
-COMMITMENTS = {
-    "objection": (
-        "异议申诉信用承诺书",
-        "本人（本单位）承诺：所提交的异议申请及证明材料真实、合法、有效，"
-        "不存在虚假陈述或伪造材料的情形；如有不实，愿意承担相应的法律责任，"
-        "并同意将违反承诺的情况记入信用记录。",
-        "Credit commitment for an objection",
-        "I (we) undertake that this objection and its evidence are true, lawful and valid, with "
-        "no false statement or forged document; if not, I (we) accept the legal consequences and "
-        "agree that the breach of this commitment is entered in the credit record.",
-    ),
-    "repair": (
-        "信用修复承诺书",
-        "本人（本单位）承诺：已纠正失信行为、履行法定义务，所提交的材料真实、合法、有效；"
-        "今后将依法诚信经营（履职），如违反承诺，愿意承担相应的法律责任，"
-        "并同意将违反承诺的情况记入信用记录。",
-        "Credit repair commitment",
-        "I (we) undertake that the conduct has been corrected and the legal obligations "
-        "performed, that the documents supplied are true, lawful and valid, and that I (we) will "
-        "act in good faith from now on; a breach of this commitment will be entered in the "
-        "credit record and bears the legal consequences.",
-    ),
-}
 
 
 def _msg(exc: RedressError, lang: str) -> str:
@@ -109,6 +86,12 @@ def _home(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("follow_errors", {})
     context.setdefault("follow", {})
     context.setdefault("subject", "")
+    engine, lang = engine_of(request), lang_of(request)
+    context["portal_actions"] = [
+        (p.name, p.spec.portal.action.get(lang))
+        for p in engine.procedures.on_portal(engine.today())
+        if p.spec.portal is not None
+    ]
     return render(request, "portal/home.html", status=status, **context)
 
 
@@ -164,21 +147,34 @@ def _apply_page(
     **context: Any,
 ) -> HTMLResponse:
     lang = lang_of(request)
-    title_zh, text_zh, title_en, text_en = COMMITMENTS[procedure]
+    form = _portal_form(request, procedure)
+    assert form is not None
+    proc, portal = form
     return render(
         request,
         "portal/apply.html",
         status=status,
         record=_record_rows([record], lang)[0],
         procedure=procedure,
-        procedure_label=label(PROCEDURE_LABELS, procedure, lang),
+        procedure_label=portal.label.get(lang),
+        grounds_label=portal.grounds_label.get(lang),
+        declarations=[(d, proc.fields[d].label.get(lang)) for d in portal.declarations],
         kinds=[(k, label(KIND_LABELS, k, lang)) for k in SUBJECT_KINDS],
-        commitment_title=title_en if lang == "en" else title_zh,
-        commitment_text=text_en if lang == "en" else text_zh,
+        commitment_title=portal.commitment_title.get(lang),
+        commitment_text=portal.commitment_text.get(lang),
         values=values,
         errors=errors,
         **context,
     )
+
+
+def _portal_form(request: Request, procedure: str) -> tuple[Procedure, PortalSpec] | None:
+    """The procedure's portal form, if the public files it (else None: no such form)."""
+    engine = engine_of(request)
+    for proc in engine.procedures.on_portal(engine.today()):
+        if proc.name == procedure and proc.spec.portal is not None:
+            return proc, proc.spec.portal
+    return None
 
 
 def _public_record(request: Request, record_id: str) -> dict[str, Any] | None:
@@ -196,14 +192,14 @@ def apply_form(request: Request) -> Response:
         return _back(request, "/")  # e.g. the language switch on a form posted back
     procedure = request.query_params.get("procedure", "objection")
     record = _public_record(request, request.query_params.get("record_id", ""))
-    if record is None or procedure not in PROCEDURES:
+    if record is None or _portal_form(request, procedure) is None:
         err = NotFound("no such published record", "没有找到该公示记录")
         return _home(request, 404, error=_msg(err, lang))
     return _apply_page(request, record, procedure, {"kind": record["subject_kind"]}, {})
 
 
 def _check_application(
-    values: dict[str, Any], procedure: str, today: date, lang: str
+    values: dict[str, Any], declared: dict[str, tuple[str, bool]], today: date, lang: str
 ) -> dict[str, str]:
     """The form's own checks, so that every field's error shows at once."""
     zh = lang != "en"
@@ -224,12 +220,9 @@ def _check_application(
         errors["grounds"] = required
     if not values["commitment_signed"]:
         errors["commitment_signed"] = "须阅读并签署承诺书" if zh else "read and sign the commitment"
-    if procedure == "repair" and not values["obligations_met"]:
-        errors["obligations_met"] = (
-            "须已纠正失信行为并履行法定义务"
-            if zh
-            else "the conduct must be corrected and the obligations performed"
-        )
+    for name, (text, ticked) in declared.items():
+        if not ticked:
+            errors[name] = f"须确认：{text}" if zh else f"confirm: {text}"
     return errors
 
 
@@ -247,9 +240,14 @@ async def apply(request: Request) -> HTMLResponse:
     form = await request.form(max_files=MAX_FILES, max_fields=50)
     procedure = _text(form, "procedure")
     record = await run_in_threadpool(_public_record, request, _text(form, "record_id"))
-    if record is None or procedure not in PROCEDURES:
+    portal_form = await run_in_threadpool(_portal_form, request, procedure)
+    if record is None or portal_form is None:
         err = NotFound("no such published record", "没有找到该公示记录")
         return _home(request, 404, error=_msg(err, lang))
+    proc, portal = portal_form
+    declared = {
+        d: (proc.fields[d].label.get(lang), form.get(d) == "yes") for d in portal.declarations
+    }
     values: dict[str, Any] = {
         "kind": _text(form, "kind"),
         "name": _text(form, "name")[:200],
@@ -258,7 +256,7 @@ async def apply(request: Request) -> HTMLResponse:
         "phone": _text(form, "phone")[:200],
         "grounds": _text(form, "grounds")[:4000],
         "commitment_signed": form.get("commitment_signed") == "yes",
-        "obligations_met": form.get("obligations_met") == "yes",
+        **{d: ticked for d, (_, ticked) in declared.items()},
     }
 
     def again(errors: dict[str, str], status: int = 422, **context: Any) -> HTMLResponse:
@@ -268,7 +266,7 @@ async def apply(request: Request) -> HTMLResponse:
         check_csrf(request, _text(form, "csrf"))
     except Forbidden as exc:
         return again({}, 403, error=_msg(exc, lang))
-    errors = _check_application(values, procedure, engine.today(), lang)
+    errors = _check_application(values, declared, engine.today(), lang)
     if errors:
         return again(errors)
     try:
@@ -282,8 +280,7 @@ async def apply(request: Request) -> HTMLResponse:
         k: values[k] for k in ("kind", "name", "identifier", "email", "phone") if values[k]
     }
     payload: dict[str, Any] = {"grounds": values["grounds"], "commitment_signed": True}
-    if procedure == "repair":
-        payload["obligations_met"] = True
+    payload |= dict.fromkeys(portal.declarations, True)
 
     def file_it() -> tuple[str, str | None, int]:
         opened = engine.open_case(
@@ -320,7 +317,7 @@ async def apply(request: Request) -> HTMLResponse:
         "portal/filed.html",
         case_no=case_no,
         access_code=code,
-        procedure_label=label(PROCEDURE_LABELS, procedure, lang),
+        procedure_label=portal.label.get(lang),
         files=len(files),
     )
 

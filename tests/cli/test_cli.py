@@ -61,6 +61,7 @@ def test_demo_if_empty_is_repeatable(cli_env: str) -> None:
 
 
 def test_procedures_list_and_show(cli_env: str) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     out = runner.invoke(app, ["procedures", "list"]).output
     assert "objection" in out and "repair" in out and "2026-04-01" in out
     out = runner.invoke(app, ["procedures", "show", "repair", "--version", "1", "--mermaid"])

@@ -224,7 +224,7 @@ def test_canonical_form_ignores_layout_and_comments() -> None:
     assert digest(yaml.safe_load("# a comment\n" + OBJECTION)) == digest(data)
     changed = OBJECTION.replace("period: 1 working day\n", "period: 2 working days\n", 1)
     assert digest(yaml.safe_load(changed)) != digest(data)
-    assert canonical(data).startswith('{"effective_from":"2020-01-01"')
+    assert canonical(data).startswith('{"case_prefix":"YY","effective_from":"2020-01-01"')
 
 
 def test_json_schema_validates_a_file_while_one_types() -> None:
