@@ -88,7 +88,7 @@ async def run_read(engine: Engine, lookup: Callable[[], T]) -> T:
     a read never waits for a writer (WAL), and the thread hop would cost more than the read
     (0.15 ms against 0.1 ms for the whole status view). Elsewhere it goes to a worker thread,
     because a network round trip must not hold up the event loop."""
-    if engine.db.dialect == "sqlite":
+    if engine.db.strategy.local_reads:
         return lookup()
     return await to_thread.run_sync(lookup)
 

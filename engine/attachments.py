@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine import schema as t
+from engine.db import Tx
 from engine.service import Actor, Engine
 from states.errors import FieldError, InvalidPayload, NotFound, RedressError
 
@@ -46,6 +49,10 @@ INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
 
 class TooLarge(RedressError):
     code = "too_large"
+
+
+# A checked file whose bytes are stored: (clean name, content type, size, SHA-256).
+Prepared = tuple[str, str, int, str]
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,16 @@ class Attachments:
         eng = self.engine
         with eng.db.tx(readonly=True) as tx:
             eng._load_case(tx, case_id, actor)  # NotFound before anything is written
+        prepared = self.prepare(files)
+        now = eng.now()
+        with eng.db.tx() as tx:
+            case = eng._load_case(tx, case_id, actor, lock=True)
+            return self.record_in(tx, case, actor, prepared, now)
+
+    def prepare(self, files: Sequence[tuple[str, bytes]]) -> list[Prepared]:
+        """Check every file (refusing all on the first bad one), then write each one's bytes
+        where its hash says. Written before the command's transaction: a file whose
+        transaction then fails is an unreferenced blob, never a row without its file."""
         checked = [(*self.check(name, data), data) for name, data in files]
         stored = []
         for name, kind, data in checked:
@@ -150,42 +167,48 @@ class Attachments:
                 tmp.write_bytes(data)
                 tmp.replace(path)
             stored.append((name, kind, len(data), digest))
-        now = eng.now()
+        return stored
+
+    def record_in(
+        self, tx: Tx, case: Any, actor: Actor, prepared: Sequence[Prepared], now: datetime
+    ) -> list[Stored]:
+        """The attachments' rows and `attach` events, in the caller's transaction (a command
+        that files or supplements with documents stores all of it or nothing)."""
+        eng = self.engine
+        case_id = case.id
         out = []
-        with eng.db.tx() as tx:
-            case = eng._load_case(tx, case_id, actor, lock=True)
-            for name, kind, size, digest in stored:
-                att_id = int(
-                    tx.scalar(
-                        "INSERT INTO attachments (case_id, filename, content_type, size, sha256, "
-                        "storage_key, uploaded_by, uploaded_at) VALUES (:c, :f, :t, :s, :h, :k, "
-                        ":u, :now) RETURNING id",
-                        {
-                            "c": case_id,
-                            "f": name,
-                            "t": kind,
-                            "s": size,
-                            "h": digest,
-                            "k": f"{digest[:2]}/{digest}",
-                            "u": actor.name,
-                            "now": eng._ts(now),
-                        },
-                    )
-                )
-                eng._append_system_event(
-                    tx,
-                    case,
-                    "attach",
+        for name, kind, size, digest in prepared:
+            att_id = int(
+                tx.scalar(
+                    "INSERT INTO attachments (case_id, filename, content_type, size, sha256, "
+                    "storage_key, uploaded_by, uploaded_at) VALUES (:c, :f, :t, :s, :h, :k, "
+                    ":u, :now) RETURNING id",
                     {
-                        "attachment_id": att_id,
-                        "filename": name,
-                        "sha256": digest,
-                        "size": size,
-                        "by": actor.name,
+                        "c": case_id,
+                        "f": name,
+                        "t": kind,
+                        "s": size,
+                        "h": digest,
+                        "k": f"{digest[:2]}/{digest}",
+                        "u": actor.name,
+                        "now": eng._ts(now),
                     },
-                    now,
                 )
-                out.append(Stored(att_id, name, kind, size, digest))
+            )
+            eng._append_system_event(
+                tx,
+                case,
+                "attach",
+                {
+                    "attachment_id": att_id,
+                    "filename": name,
+                    "sha256": digest,
+                    "size": size,
+                    "by": actor.name,
+                },
+                now,
+            )
+            out.append(Stored(att_id, name, kind, size, digest))
         return out
 
     def get(self, attachment_id: int, actor: Actor) -> tuple[dict[str, Any], Path]:

@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from engine import dialects
 from engine.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -155,9 +156,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.dialect = self.engine.dialect.name
+        # SQLite/PostgreSQL differences for the code above this layer (engine/dialects.py).
+        self.strategy = dialects.for_name(self.dialect)
         # SQLite's one writer, queued in this process (see the module's docstring).
         self._writer = threading.Lock() if self.dialect == "sqlite" else None
-        self._local = threading.local()  # .group: the open group (_Group), if any
         self.group_reruns = 0  # groups run again with savepoints (see `_group`), for tests
         self._write_fairy: Any = None  # SQLite: the writer's own pooled connection, kept
         memory = ":memory:" in url or "mode=memory" in url or url.rstrip("/") == "sqlite:"
@@ -169,14 +171,9 @@ class Database:
         """A transaction: committed on success, rolled back on any exception.
 
         On SQLite a write transaction takes the write lock up front (BEGIN IMMEDIATE);
-        a read-only one takes none. Inside `group` it is a savepoint of the group's
-        transaction, so it sees the group's earlier writes.
+        a read-only one takes none. A command run in a `group` takes its transaction from
+        the `Slot` it is given instead (see `Engine.advance(within=...)`).
         """
-        grouped: _Group | None = getattr(self._local, "group", None)
-        if grouped is not None:
-            if grouped.savepoints:
-                return self._savepoint(grouped.raw)
-            return _Joined(Tx(grouped.raw, self.dialect))
         if self._writer is not None and not readonly:
             return _SqliteWrite(self, lock=True)
         return self._pooled_tx()
@@ -231,9 +228,10 @@ class Database:
         cur.execute("RELEASE SAVEPOINT redress_cmd")
 
     def group(
-        self, commands: Sequence[Callable[[], Any]], *, wait: bool = True
+        self, commands: Sequence[Callable[[Slot], Any]], *, wait: bool = True
     ) -> list[tuple[bool, Any]] | None:
-        """Run commands in one transaction; commit once.
+        """Run commands in one transaction; commit once. Each command is given its `Slot`,
+        whose `tx()` is the transaction it must use (the group's, or a savepoint of it).
 
         Returns, per command, (True, its result) or (False, the exception it raised; its
         writes rolled back). Every result stands only once this returns: if the commit
@@ -255,7 +253,7 @@ class Database:
     def _group(
         self,
         transaction: Callable[[], AbstractContextManager[Tx]],
-        commands: Sequence[Callable[[], Any]],
+        commands: Sequence[Callable[[Slot], Any]],
     ) -> list[tuple[bool, Any]]:
         # A command refused before it writes (a stale version, a trigger not allowed now: the
         # usual refusals) has nothing to take back, so on SQLite the commands first run
@@ -272,22 +270,18 @@ class Database:
     def _run_group(
         self,
         transaction: AbstractContextManager[Tx],
-        commands: Sequence[Callable[[], Any]],
+        commands: Sequence[Callable[[Slot], Any]],
         *,
         savepoints: bool,
     ) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with transaction as tx:
-            raw = tx._raw
-            self._local.group = _Group(raw, savepoints)
-            try:
-                for command in commands:
-                    try:
-                        outcomes.append((True, command()))
-                    except Exception as exc:  # the command's own answer, e.g. StaleVersion
-                        outcomes.append((False, exc))
-            finally:
-                self._local.group = None
+            slot = Slot(self, tx._raw, savepoints)
+            for command in commands:
+                try:
+                    outcomes.append((True, command(slot)))
+                except Exception as exc:  # the command's own answer, e.g. StaleVersion
+                    outcomes.append((False, exc))
         return outcomes
 
     @contextmanager
@@ -320,14 +314,21 @@ class _WroteThenFailed(BaseException):
     writes back. A BaseException, so that a command catching errors cannot swallow it."""
 
 
-class _Group:
-    """The open group of this thread: its connection, and whether commands take savepoints."""
+class Slot:
+    """A command's place in a group (`Database.group`): `tx()` is the group's transaction,
+    or a savepoint of it, passed to the command explicitly rather than found by magic."""
 
-    __slots__ = ("raw", "savepoints")
+    __slots__ = ("_db", "_raw", "savepoints")
 
-    def __init__(self, raw: Any, savepoints: bool) -> None:
-        self.raw = raw
+    def __init__(self, db: Database, raw: Any, savepoints: bool) -> None:
+        self._db = db
+        self._raw = raw
         self.savepoints = savepoints
+
+    def tx(self) -> AbstractContextManager[Tx]:
+        if self.savepoints:
+            return self._db._savepoint(self._raw)
+        return _Joined(Tx(self._raw, self._db.dialect))
 
 
 class _Joined:

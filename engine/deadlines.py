@@ -59,7 +59,6 @@ class Deadlines:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.db = engine.db
-        self._sqlite = engine.db.dialect == "sqlite"
 
     # -- sweeping -----------------------------------------------------------------------------
 
@@ -105,20 +104,19 @@ class Deadlines:
     def fire_timer(self, timer_id: int, now: datetime) -> str | None:
         """Do what a due timer says, once. Returns the action taken, or None if not due."""
         eng = self.engine
-        skip = "" if self._sqlite else " SKIP LOCKED"
+        locks = self.db.strategy
         with self.db.tx() as tx:
             owner = tx.one("SELECT case_id, record_id FROM timers WHERE id = :id", {"id": timer_id})
             if owner is None:
                 return None
             case = None
             if owner[0] is not None:
-                lock = "" if self._sqlite else sql.CASE_LOCK + skip
-                row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": owner[0]})
+                row = tx.one(sql.CASE_FOR_COMMAND + locks.lock_case(skip=True), {"id": owner[0]})
                 if row is None:
                     return None  # busy with another command or sweeper: next sweep
                 case = eng._case_from_row(row)
             else:
-                lock = "" if self._sqlite else " FOR UPDATE" + skip
+                lock = locks.lock_row(skip=True)
                 if (
                     tx.one("SELECT id FROM credit_records WHERE id = :id" + lock, {"id": owner[1]})
                     is None
@@ -438,7 +436,7 @@ class Deadlines:
             case = None
             cal = eng.calendar
             if case_id is not None:
-                lock = "" if self._sqlite else sql.CASE_LOCK
+                lock = self.db.strategy.lock_case()
                 row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": case_id})
                 assert row is not None
                 case = eng._case_from_row(row)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
-from engine.db import Database
+from engine.db import Database, Slot
 
 T = TypeVar("T")
 _Item = tuple[Callable[[], Any], "asyncio.Future[Any]"]
@@ -40,7 +40,7 @@ class WriteLane:
 
     def __init__(self, db: Database, *, max_group: int = 64) -> None:
         self.db = db
-        self.grouped = db.dialect == "sqlite"
+        self.grouped = db.strategy.one_writer
         self.max_group = max_group
         self._pending: list[_Item] = []
         self._scheduled = False
@@ -70,7 +70,8 @@ class WriteLane:
         live = [(cmd, fut) for cmd, fut in items if not fut.done()]  # a caller may be gone
         if not live:
             return
-        commands = [cmd for cmd, _ in live]
+        # Each command runs in the group's transaction, handed to it as `within`.
+        commands: list[Callable[[Slot], Any]] = [partial(_within, cmd) for cmd, _ in live]
         try:
             outcomes = self.db.group(commands, wait=False)
         except Exception as exc:  # the commit (or BEGIN) failed: nothing was stored
@@ -83,7 +84,7 @@ class WriteLane:
             return
         self._answer(live, outcomes)
 
-    async def _in_thread(self, live: list[_Item], commands: list[Callable[[], Any]]) -> None:
+    async def _in_thread(self, live: list[_Item], commands: list[Callable[[Slot], Any]]) -> None:
         try:
             outcomes = await to_thread.run_sync(partial(self.db.group, commands))
         except asyncio.CancelledError:  # the server is stopping: nobody waits for an answer
@@ -112,6 +113,10 @@ class WriteLane:
         for _, fut in live:
             if not fut.done():
                 fut.set_exception(exc)
+
+
+def _within(cmd: Callable[..., Any], slot: Slot) -> Any:
+    return cmd(within=slot)
 
 
 def _quiet(task: asyncio.Task[None]) -> None:

@@ -98,7 +98,7 @@ class Delivery:
         self.db = engine.db
         self.route = route
         self.policy = policy or Policy()
-        self._skip = "" if engine.db.dialect == "sqlite" else " FOR UPDATE SKIP LOCKED"
+        self._skip = engine.db.strategy.lock_row(skip=True)
 
     def pending(self, now: datetime, limit: int) -> list[int]:
         with self.db.tx(readonly=True) as tx:

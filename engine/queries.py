@@ -55,11 +55,14 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-def _visible(actor: Actor) -> sa.ColumnElement[bool] | None:
-    if actor.role in ("admin", "system"):
-        return None
+def visible_cases(actor: Actor) -> sa.ColumnElement[bool]:
+    """`states.disclosure.sees_case` as a condition on cases joined to their records."""
+    if disclosure.is_global(actor):
+        return sa.true()
     if actor.role == "applicant":
         return t.cases.c.id == (actor.case_id or -1)
+    if actor.department_id is None:
+        return sa.false()
     return sa.or_(
         t.cases.c.department_id == actor.department_id,
         t.credit_records.c.determining_unit == actor.department_id,
@@ -108,9 +111,7 @@ def list_cases(
         .order_by(c.c.id.desc())
         .limit(limit + 1)
     )
-    vis = _visible(actor)
-    if vis is not None:
-        q = q.where(vis)
+    q = q.where(visible_cases(actor))
     if cursor:
         q = q.where(c.c.id < decode_cursor(cursor))
     if f.procedure:
@@ -422,3 +423,52 @@ def list_outbox(
                 m["last_error"] = str(m["last_error"]).replace(m["recipient"], shown or "")
             m["recipient"] = shown
     return rows
+
+
+def dashboard_rows(engine: Engine, actor: Actor, now: datetime) -> tuple[Any, ...]:
+    """The dashboard's figures as rows, over the cases `actor` may see: open cases by
+    (department, procedure, definition, state); overdue cases by department; the stopped
+    deadlines of closed cases; the number closed; every event (case, seq, from, to, at)."""
+    c, r, tm, ev = t.cases, t.credit_records, t.timers, t.case_events
+    joined = c.join(r, r.c.id == c.c.record_id)
+    vis = visible_cases(actor)
+    with engine.db.read() as conn:
+        open_rows = conn.execute(
+            sa.select(
+                c.c.department_id,
+                c.c.procedure,
+                c.c.definition_id,
+                c.c.state,
+                sa.func.count(),
+            )
+            .select_from(joined)
+            .where(vis, c.c.closed_at.is_(None))
+            .group_by(c.c.department_id, c.c.procedure, c.c.definition_id, c.c.state)
+        ).all()
+        overdue_rows = conn.execute(
+            sa.select(c.c.department_id, sa.func.count(sa.distinct(c.c.id)))
+            .select_from(joined.join(tm, tm.c.case_id == c.c.id))
+            .where(vis, tm.c.status == "active", tm.c.due_at <= now)
+            .group_by(c.c.department_id)
+        ).all()
+        timer_rows = conn.execute(
+            sa.select(c.c.id, tm.c.due_at, tm.c.stopped_at)
+            .select_from(joined.join(tm, tm.c.case_id == c.c.id))
+            .where(
+                vis,
+                c.c.closed_at.is_not(None),
+                tm.c.status == "stopped",
+                tm.c.due_at.is_not(None),
+                tm.c.stopped_at.is_not(None),
+            )
+        ).all()
+        closed_total = conn.execute(
+            sa.select(sa.func.count()).select_from(joined).where(vis, c.c.closed_at.is_not(None))
+        ).scalar_one()
+        event_rows = conn.execute(
+            sa.select(ev.c.case_id, ev.c.seq, ev.c.from_state, ev.c.to_state, ev.c.at)
+            .select_from(joined.join(ev, ev.c.case_id == c.c.id))
+            .where(vis)
+            .order_by(ev.c.case_id, ev.c.seq)
+        ).all()
+    return open_rows, overdue_rows, timer_rows, closed_total, event_rows

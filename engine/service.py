@@ -26,7 +26,7 @@ from engine import notices as letters
 from engine import schema as t
 from engine import sql
 from engine.clock import Clock, SystemClock
-from engine.db import Database, Tx
+from engine.db import Database, Slot, Tx
 from engine.definitions import Definitions, Deployed
 from engine.definitions import catalog as definition_catalog
 from engine.settings import get_settings
@@ -289,7 +289,6 @@ class Engine:
         self.calendar_stamp: tuple[Any, ...] | None = None
         self._departments: dict[str, dict[str, str]] | None = None
         self._jurisdictions: dict[str, str] = {}
-        self._sqlite = db.dialect == "sqlite"
 
     # -- small helpers ----------------------------------------------------------------------
 
@@ -662,7 +661,7 @@ class Engine:
         """The record, its determining unit and its subject's name."""
         # The row lock serialises effects on one record from different cases (PostgreSQL;
         # SQLite's BEGIN IMMEDIATE already serialises every writer).
-        q = sql.RECORD_FOR_UPDATE + (" FOR UPDATE" if lock and not self._sqlite else "")
+        q = sql.RECORD_FOR_UPDATE + (self.db.strategy.lock_row() if lock else "")
         row = tx.one(q, {"id": record_id})
         if row is None:
             raise NotFound(f"no record {record_id}", f"没有编号为{record_id}的记录")
@@ -750,6 +749,11 @@ class Engine:
             },
         )
 
+    def _attachments(self) -> Any:
+        from engine.attachments import Attachments  # it builds on this module
+
+        return Attachments(self)
+
     # -- procedure definitions ----------------------------------------------------------------
 
     def deploy_procedure(
@@ -789,7 +793,10 @@ class Engine:
         filed_on: date | None = None,
         department_id: str | None = None,
         idempotency_key: str | None = None,
+        files: Sequence[tuple[str, bytes]] = (),
     ) -> Opened:
+        """Open a case; `files` (the application's evidence) are stored with it in one
+        transaction, as the applicant's own uploads."""
         now = self.now()
         filed = filed_on or self.calendar.local_date(now)
         if filed > self.calendar.local_date(now):
@@ -803,6 +810,7 @@ class Engine:
                     )
                 ]
             )
+        prepared = self._attachments().prepare(files) if files else ()
         check_json(payload or {}, "payload")
         check_json(applicant, "applicant")
         person = self._validate_applicant(applicant)
@@ -960,6 +968,14 @@ class Engine:
                 self._event_row(case, "submit", None, state, 1, actor, now, payload_text, detail),
             )
             tx.execute(sql.CASE_CHAIN_UPDATE, {"seq": 1, "hash": case.last_hash, "id": case_id})
+            if prepared:
+                # The public files as nobody in particular; the files are the case's applicant's.
+                who = (
+                    Actor(name=f"applicant:{case_no}", role="applicant", case_id=case_id)
+                    if actor.role == "applicant"
+                    else actor
+                )
+                self._attachments().record_in(tx, case, who, prepared, now)
         return Opened(
             case_id, case_no, state, 1, procedure, proc.version, code, definition_id=def_id
         )
@@ -1038,10 +1054,17 @@ class Engine:
         payload: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
+        files: Sequence[tuple[str, bytes]] = (),
+        within: Slot | None = None,
     ) -> Advanced:
+        """Fire `trigger`; `files` (documents supplied with it) are stored in the same
+        transaction, so a supplement is never half-made (files without the step, or the step
+        without its files). `within`: the slot of a group of commands committed together
+        (the API's write lane on SQLite); otherwise the command is its own transaction."""
         payload = payload if payload is not None else {}
         check_json(payload, "payload")
         now = self.now()
+        prepared = self._attachments().prepare(files) if files else ()
         req_hash = (
             hashlib.sha256(
                 canonical([trigger, payload, expected_version, actor.name, actor.role]).encode()
@@ -1049,7 +1072,7 @@ class Engine:
             if idempotency_key
             else None
         )
-        with self.db.tx() as tx:
+        with within.tx() if within is not None else self.db.tx() as tx:
             case = self._load_case(tx, case_id, actor, lock=True)
             if idempotency_key:
                 prior = tx.one(sql.EVENT_BY_KEY, {"case_id": case_id, "key": idempotency_key})
@@ -1071,6 +1094,8 @@ class Engine:
                     )
             if expected_version is not None and expected_version != case.version:
                 raise StaleVersion(case_id, expected_version, case.version)
+            if prepared:
+                self._attachments().record_in(tx, case, actor, prepared, now)
             return self._advance_locked(
                 tx, case, trigger, actor, payload, now, idempotency_key, req_hash
             )
@@ -1184,7 +1209,7 @@ class Engine:
     def _load_case(self, tx: Tx, case_id: int, actor: Actor, lock: bool = False) -> _Case:
         # A command locks the case row as it reads it (PostgreSQL), so a concurrent command
         # waits here and then sees the new version: it fails as stale before writing anything.
-        q = sql.CASE_FOR_COMMAND + (sql.CASE_LOCK if lock and not self._sqlite else "")
+        q = sql.CASE_FOR_COMMAND + (self.db.strategy.lock_case() if lock else "")
         row = tx.one(q, {"id": case_id})
         if row is None or not self._can_see(actor, row[0], row[6], row[12]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
@@ -1228,11 +1253,7 @@ class Engine:
 
     @staticmethod
     def _can_see(actor: Actor, case_id: int, dept: str, unit: str) -> bool:
-        if actor.role in ("system", "admin"):
-            return True
-        if actor.role == "applicant":
-            return actor.case_id == case_id
-        return actor.department_id in (dept, unit)
+        return disclosure.sees_case(actor, case_id=case_id, handling=dept, unit=unit)
 
     def _authorize(self, proc: Procedure, case: _Case, trigger: str, actor: Actor) -> None:
         if trigger not in proc.triggers_from(case.state):
@@ -1791,7 +1812,7 @@ class Engine:
                 )
 
     def _locked_case(self, tx: Tx, case_id: int) -> _Case | None:
-        lock = "" if self._sqlite else sql.CASE_LOCK
+        lock = self.db.strategy.lock_case()
         row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": case_id})
         return None if row is None else self._case_from_row(row)
 

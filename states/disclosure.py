@@ -47,6 +47,17 @@ def is_global(actor: Caller) -> bool:
     return actor.role in ("admin", "system")
 
 
+def sees_case(actor: Caller, *, case_id: int, handling: str, unit: str) -> bool:
+    """Who may see a case at all: everyone for the global roles, the applicant their own case,
+    staff of the handling department or of the unit that made the finding. The SQL form of
+    the same rule, for lists, is `engine.queries.visible_cases`; a test holds the two together."""
+    if is_global(actor):
+        return True
+    if actor.role == "applicant":
+        return actor.case_id == case_id
+    return actor.department_id is not None and actor.department_id in (handling, unit)
+
+
 def sees_applicant(actor: Caller, *, case_id: int, department_id: str) -> bool:
     """The applicant's identifier and contact details, whole."""
     if is_global(actor):

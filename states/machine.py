@@ -294,20 +294,46 @@ class Procedure:
         return lab.model_dump() if lab else {"zh": str(value), "en": str(value)}
 
     def mermaid(self, lang: str = "zh", highlight: str | None = None) -> str:
-        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
-        for s in self.spec.states:
-            lines.append(f"    {s.name} : {s.label.get(lang)}")
-        for t in self.spec.triggers:
-            for src in t.sources:
-                dest = src if t.dest == "=" else t.dest
-                lines.append(f"    {src} --> {dest} : {t.name}")
-        for s in self.spec.states:
-            if s.terminal:
-                lines.append(f"    {s.name} --> [*]")
-        if highlight:
-            lines.append("    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px")
-            lines.append(f"    class {highlight} current")
+        """A Mermaid state diagram, drawn by transitions' own diagram extension from the same
+        states and triggers the machine runs; `highlight` marks a case's current state."""
+        from transitions.extensions.diagrams import GraphMachine
+
+        model = _DiagramModel()
+        edges = [
+            {"trigger": t.name, "source": src, "dest": src if t.dest == "=" else t.dest}
+            for t in self.spec.triggers
+            for src in t.sources
+        ]
+        graph = GraphMachine(
+            model=model,
+            states=[s.name for s in self.spec.states],
+            transitions=edges,
+            initial=self.initial,
+            graph_engine="mermaid",
+            auto_transitions=False,
+            show_state_attributes=False,
+        )
+        if highlight is not None:
+            graph.set_state(highlight, model=model)
+        text: str = getattr(model, "get_graph")(force_new=True).draw(None)  # noqa: B009
+        # From the diagram itself: the extension's front matter is not Mermaid's title syntax.
+        text = text[text.index("stateDiagram-v2") :]
+        lines = []
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith('state "') and " as " in stripped:
+                # The extension labels a state with its name: put the words people read.
+                name = stripped.rsplit(" as ", 1)[1]
+                label = self.states[name].label.get(lang).replace('"', "'")
+                line = line.replace(stripped, f'state "{label}" as {name}')
+            elif highlight is None and stripped.endswith(" s_active"):
+                line = line.replace(" s_active", " s_default")  # no case: nothing is current
+            lines.append(line)
         return "\n".join(lines) + "\n"
+
+
+class _DiagramModel:
+    """A throwaway model for drawing (the running machine has none)."""
 
 
 def _check_field(spec: FieldSpec, value: Any) -> tuple[FieldError | None, Any]:

@@ -12,7 +12,6 @@ from api.problems import responses
 from api.routers.cases import IdemKey, read_limited
 from api.schemas import ApplicationIn, ApplicationOut, ReviewIn, StatusOut, Text, WithdrawIn
 from engine.applicants import status_lookup, status_view
-from engine.attachments import Attachments
 from engine.service import Actor
 from states.errors import TransitionNotAllowed
 
@@ -101,9 +100,13 @@ async def supplement(
     uploads = [
         (f.filename or "", await read_limited(f, engine.settings.max_upload_bytes)) for f in files
     ]
-    Attachments(engine).add_many(actor.case_id, actor, uploads)  # all or nothing
-    engine.advance(
-        actor.case_id, "supplement", actor, {"comment": comment} if comment else {}, view["version"]
+    engine.advance(  # the step and its files together, or neither
+        actor.case_id,
+        "supplement",
+        actor,
+        {"comment": comment} if comment else {},
+        view["version"],
+        files=uploads,
     )
     return status_view(engine, actor, lang)
 

@@ -35,7 +35,14 @@ from api.web.common import (
 from api.web.labels import DATA_LABELS, EVENT_LABELS, label
 from engine import schema as t
 from engine.attachments import Attachments
-from engine.queries import CaseFilter, case_notices, get_record, list_cases, notice
+from engine.queries import (
+    CaseFilter,
+    case_notices,
+    dashboard_rows,
+    get_record,
+    list_cases,
+    notice,
+)
 from engine.service import Actor, Engine
 from states.calendar import Period
 from states.errors import (
@@ -733,15 +740,6 @@ def notice_pdf(request: Request, notice_id: str) -> Response:
 # -- the dashboard ------------------------------------------------------------------------------
 
 
-def _visible(actor: Actor) -> sa.ColumnElement[bool]:
-    if actor.role == "admin":
-        return sa.true()
-    return sa.or_(
-        t.cases.c.department_id == (actor.department_id or ""),
-        t.credit_records.c.determining_unit == (actor.department_id or ""),
-    )
-
-
 def _span(seconds: float, lang: str) -> str:
     if seconds < 3600:
         n = round(seconds / 60)
@@ -754,49 +752,10 @@ def _span(seconds: float, lang: str) -> str:
 
 
 def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
-    c, r, tm, ev = t.cases, t.credit_records, t.timers, t.case_events
-    joined = c.join(r, r.c.id == c.c.record_id)
-    vis = _visible(actor)
     now = engine.now()
-    with engine.db.read() as conn:
-        open_rows = conn.execute(
-            sa.select(
-                c.c.department_id,
-                c.c.procedure,
-                c.c.definition_id,
-                c.c.state,
-                sa.func.count(),
-            )
-            .select_from(joined)
-            .where(vis, c.c.closed_at.is_(None))
-            .group_by(c.c.department_id, c.c.procedure, c.c.definition_id, c.c.state)
-        ).all()
-        overdue_rows = conn.execute(
-            sa.select(c.c.department_id, sa.func.count(sa.distinct(c.c.id)))
-            .select_from(joined.join(tm, tm.c.case_id == c.c.id))
-            .where(vis, tm.c.status == "active", tm.c.due_at <= now)
-            .group_by(c.c.department_id)
-        ).all()
-        timer_rows = conn.execute(
-            sa.select(c.c.id, tm.c.due_at, tm.c.stopped_at)
-            .select_from(joined.join(tm, tm.c.case_id == c.c.id))
-            .where(
-                vis,
-                c.c.closed_at.is_not(None),
-                tm.c.status == "stopped",
-                tm.c.due_at.is_not(None),
-                tm.c.stopped_at.is_not(None),
-            )
-        ).all()
-        closed_total = conn.execute(
-            sa.select(sa.func.count()).select_from(joined).where(vis, c.c.closed_at.is_not(None))
-        ).scalar_one()
-        event_rows = conn.execute(
-            sa.select(ev.c.case_id, ev.c.seq, ev.c.from_state, ev.c.to_state, ev.c.at)
-            .select_from(joined.join(ev, ev.c.case_id == c.c.id))
-            .where(vis)
-            .order_by(ev.c.case_id, ev.c.seq)
-        ).all()
+    open_rows, overdue_rows, timer_rows, closed_total, event_rows = dashboard_rows(
+        engine, actor, now
+    )
     names = engine.department_names()
 
     def dept(d: str) -> str:

@@ -289,12 +289,8 @@ async def apply(request: Request) -> HTMLResponse:
             applicant=applicant,
             actor=PUBLIC,
             payload=payload,
+            files=files,  # one transaction: the case and its evidence, or nothing
         )
-        if files:
-            own = Actor(
-                name=f"applicant:{opened.case_no}", role="applicant", case_id=opened.case_id
-            )
-            Attachments(engine).add_many(opened.case_id, own, files)
         return opened.case_no, opened.access_code, opened.case_id
 
     try:
@@ -488,17 +484,13 @@ async def supplement(request: Request, case_no: str) -> Response:
     def supply() -> None:
         assert actor is not None and actor.case_id is not None
         view = engine.case_view(actor.case_id, actor)
-        attachments = Attachments(engine)
-        for name, data in files:  # refuse a bad file before anything is stored
-            attachments.check(name, data)
-        if files:
-            attachments.add_many(actor.case_id, actor, files)
-        engine.advance(
+        engine.advance(  # the step and its files together, or neither
             actor.case_id,
             "supplement",
             actor,
             {"comment": comment} if comment else {},
             view["version"],
+            files=files,
         )
 
     try:

@@ -867,7 +867,7 @@ def test_procedures(api: Api) -> None:
     assert latest["version"] == 2 and latest["name"] == "repair"
     assert latest["definition"]["name"] == "repair" and latest["definition"]["version"] == 2
     assert latest["mermaid"].startswith("stateDiagram-v2")
-    assert "submitted --> forwarded : forward" in latest["mermaid"]
+    assert "submitted --> forwarded: forward" in latest["mermaid"]
     assert "已提交" in latest["mermaid"]
     v1 = api.get("/procedures/repair", params={"version": 1}).json()
     assert v1["version"] == 1 and v1["definition"]["effective_until"] == "2026-03-31"

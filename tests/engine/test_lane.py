@@ -17,6 +17,7 @@ import pytest
 from conftest import World, count, snapshot
 from helpers import open_objection
 
+from engine.db import Slot
 from engine.lane import WriteLane
 from engine.service import SYSTEM
 from states.errors import RedressError, StaleVersion, TransitionNotAllowed
@@ -28,9 +29,9 @@ def test_group_commits_the_good_and_rolls_back_each_refusal_alone(world: World) 
     a, b, c = (open_objection(world) for _ in range(3))
     before = snapshot(eng)
 
-    def half_done_then_fails() -> None:
+    def half_done_then_fails(slot: Slot) -> None:
         # Writes, then fails: its savepoint must take its own writes back with it.
-        with eng.db.tx() as tx:
+        with slot.tx() as tx:
             tx.execute(
                 "UPDATE cases SET assignee_id = NULL, version = 99 WHERE id = :id",
                 {"id": b.case_id},
@@ -39,10 +40,10 @@ def test_group_commits_the_good_and_rolls_back_each_refusal_alone(world: World) 
 
     outcomes = eng.db.group(
         [
-            lambda: eng.advance(a.case_id, "accept", handler, {}, 1),
+            lambda g: eng.advance(a.case_id, "accept", handler, {}, 1, within=g),
             half_done_then_fails,
-            lambda: eng.advance(b.case_id, "accept", handler, {}, 5),  # stale: refused
-            lambda: eng.advance(c.case_id, "accept", handler, {}, 1),
+            lambda g: eng.advance(b.case_id, "accept", handler, {}, 5, within=g),  # stale: refused
+            lambda g: eng.advance(c.case_id, "accept", handler, {}, 1, within=g),
         ]
     )
     oks = [ok for ok, _ in outcomes]
@@ -72,9 +73,10 @@ def test_refusals_cost_no_savepoints_and_a_write_then_failure_reruns_the_group(
     try:
         outcomes = eng.db.group(
             [
-                lambda: eng.advance(a.case_id, "accept", handler, {}, 1),
-                lambda: eng.advance(b.case_id, "accept", handler, {}, 5),  # stale: refused
-                lambda: eng.advance(b.case_id, "no_such_trigger", handler, {}, 1),
+                lambda g: eng.advance(a.case_id, "accept", handler, {}, 1, within=g),
+                # b at version 5: stale, refused
+                lambda g: eng.advance(b.case_id, "accept", handler, {}, 5, within=g),
+                lambda g: eng.advance(b.case_id, "no_such_trigger", handler, {}, 1, within=g),
             ]
         )
     finally:
@@ -83,9 +85,9 @@ def test_refusals_cost_no_savepoints_and_a_write_then_failure_reruns_the_group(
     assert eng.db.group_reruns == 0
     assert not [q for q in statements if "SAVEPOINT" in q.upper()], statements
 
-    def swallows_its_own_failure() -> str:
+    def swallows_its_own_failure(slot: Slot) -> str:
         try:
-            with eng.db.tx() as tx:
+            with slot.tx() as tx:
                 tx.execute("UPDATE cases SET version = 99 WHERE id = :id", {"id": c.case_id})
                 raise RuntimeError("half done")
         except RuntimeError:
@@ -93,9 +95,9 @@ def test_refusals_cost_no_savepoints_and_a_write_then_failure_reruns_the_group(
 
     outcomes = eng.db.group(
         [
-            lambda: eng.advance(b.case_id, "accept", handler, {}, 1),
+            lambda g: eng.advance(b.case_id, "accept", handler, {}, 1, within=g),
             swallows_its_own_failure,
-            lambda: eng.advance(c.case_id, "accept", handler, {}, 1),
+            lambda g: eng.advance(c.case_id, "accept", handler, {}, 1, within=g),
         ]
     )
     assert outcomes[1] == (True, "carried on") and eng.db.group_reruns == 1
@@ -113,9 +115,9 @@ def test_a_failed_commit_stores_nothing_and_answers_everyone_with_the_error(
     a, b = open_objection(world), open_objection(world)
     before = snapshot(eng)
 
-    def breaks_the_commit() -> None:
+    def breaks_the_commit(within: Slot) -> None:
         # A foreign-key violation deferred to COMMIT: every savepoint succeeds, the commit not.
-        with eng.db.tx() as tx:
+        with within.tx() as tx:
             tx.execute("PRAGMA defer_foreign_keys = ON")
             tx.execute("UPDATE cases SET record_id = 999999 WHERE id = :id", {"id": b.case_id})
 
