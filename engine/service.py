@@ -96,7 +96,9 @@ class Actor:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
+        # Every role but the applicant's and the clock's is staff, those the installation
+        # declares for its procedures (REDRESS_EXTRA_ROLES) included.
+        return bool(self.role) and self.role not in ("applicant", "system")
 
     @property
     def is_office(self) -> bool:
@@ -367,14 +369,15 @@ class Engine:
         self, name: str, role: str, department_id: str, email: str | None = None
     ) -> tuple[int, str]:
         """Create a user; returns (id, token). Only the token's hash is stored."""
-        if role not in STAFF_ROLES:
+        roles = (*STAFF_ROLES, *self.settings.extra_roles)
+        if role not in roles:
             raise InvalidPayload(
                 [
                     FieldError(
                         "role",
                         "choice",
-                        f"must be one of {', '.join(STAFF_ROLES)}",
-                        f"须为{'、'.join(STAFF_ROLES)}之一",
+                        f"must be one of {', '.join(roles)}",
+                        f"须为{'、'.join(roles)}之一",
                     )
                 ]
             )

@@ -224,3 +224,16 @@ def test_serve_answers_health(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_procedures_schema_is_json_schema(cli_env: str) -> None:
+    import json
+
+    import jsonschema
+
+    out = runner.invoke(app, ["procedures", "schema"])
+    assert out.exit_code == 0
+    schema = json.loads(out.output)
+    assert schema["$schema"].endswith("2020-12/schema")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert {"states", "triggers", "timers", "case_prefix"} <= set(schema["properties"])
