@@ -312,5 +312,5 @@ def test_procedures_pages_list_versions_and_show_the_diagram(site: Site, page: A
     assert len(page.inner_text("#sha")) == 64
     page.goto(site.url + "/console/procedures/objection/henan/1?lang=en")
     assert "3 working days" in page.inner_text("#timers")
-    page.goto(site.url + "/console/procedures/objection/henan/9")
+    page.goto(site.url + "/console/procedures/objection/henan/9?lang=zh")
     assert "没有" in page.inner_text("main")
