@@ -67,6 +67,7 @@ FLOOR_PLAN: list[tuple[str, str]] = [
     ("one", sql.CASE_FOR_COMMAND),  # the case and its record
     ("all", sql.timers_stop_live(1)),  # accept stops one timer by name, RETURNING it
     ("executemany", sql.TIMER_INSERT),
+    ("all", sql.TIMERS_RUNNING),  # the deadlines the acceptance letter names
     ("executemany", sql.OUTBOX_INSERT),
     ("execute", sql.CASE_UPDATE),
     ("execute", sql.EVENT_INSERT),
@@ -195,10 +196,10 @@ def make_floor(
 ) -> Op:
     """The floor's `accept`: the engine's statements with parameters built from the captured
     ones (constant for every case under the fixed clock) and the case's own ids and row."""
-    q_case, q_stop, q_tins, q_out, q_cupd, q_ev = (
+    q_case, q_stop, q_tins, q_run, q_out, q_cupd, q_ev = (
         to_pyformat(k.sql) if pg else k.sql for k in calls
     )
-    t_stop, t_tins, t_out, t_cupd, t_ev = (calls[i].params for i in (1, 2, 3, 4, 5))
+    t_stop, t_tins, t_run, t_out, t_cupd, t_ev = (calls[i].params for i in (1, 2, 3, 4, 5, 6))
     notice = t_out["name"]
     cur = conn.cursor()
     commit = conn.commit
@@ -211,6 +212,8 @@ def make_floor(
         cur.execute(q_stop, {**t_stop, "case_id": case_id})
         cur.fetchall()
         cur.execute(q_tins, {**t_tins, "case_id": case_id})
+        cur.execute(q_run, {**t_run, "case_id": case_id})
+        cur.fetchall()
         seq = case[9] + 1
         cur.execute(
             q_out,
