@@ -314,7 +314,7 @@ class CaseOut(BaseModel):
     filed_on: date | None
     opened_at: datetime | None
     closed_at: datetime | None
-    record: dict[str, Any]
+    record: dict[str, Any] | None  # None: a case about a subject without a published record
     deadlines: list[DeadlineOut]
     allowed_actions: list[ActionInfo]
     attachments: list[AttachmentOut] = Field(default_factory=list)
@@ -693,7 +693,7 @@ class StatusOut(BaseModel):
     timeline: list[TimelineEntry]
     actions: list[str]
     version: int
-    record: dict[str, Any]
+    record: dict[str, Any] | None
     notices: list[MyNotice] = Field(default_factory=list)
 
 

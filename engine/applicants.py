@@ -214,7 +214,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             if trig in APPLICANT_ACTIONS
         ],
         "version": case.version,
-        "record": {"status": rec.status, "disputed": rec.disputed},
+        "record": None if rec is None else {"status": rec.status, "disputed": rec.disputed},
         "notices": [
             {
                 "id": nid,

@@ -111,7 +111,7 @@ class Deadlines:
                 return None
             case = None
             if owner[0] is not None:
-                row = tx.one(sql.CASE_FOR_COMMAND + locks.lock_case(skip=True), {"id": owner[0]})
+                row = eng._case_row(tx, int(owner[0]), lock=True, skip=True)
                 if row is None:
                     return None  # busy with another command or sweeper: next sweep
                 case = eng._case_from_row(row)
@@ -436,8 +436,7 @@ class Deadlines:
             case = None
             cal = eng.calendar
             if case_id is not None:
-                lock = self.db.strategy.lock_case()
-                row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": case_id})
+                row = eng._case_row(tx, case_id, lock=True)
                 assert row is not None
                 case = eng._case_from_row(row)
                 proc = eng.procedures.by_id(case.definition_id)

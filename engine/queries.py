@@ -107,7 +107,7 @@ def list_cases(
             r.c.determining_unit,
             next_due.label("next_due"),
         )
-        .select_from(c.join(r, r.c.id == c.c.record_id))
+        .select_from(c.outerjoin(r, r.c.id == c.c.record_id))
         .order_by(c.c.id.desc())
         .limit(limit + 1)
     )
@@ -430,7 +430,7 @@ def dashboard_rows(engine: Engine, actor: Actor, now: datetime) -> tuple[Any, ..
     (department, procedure, definition, state); overdue cases by department; the stopped
     deadlines of closed cases; the number closed; every event (case, seq, from, to, at)."""
     c, r, tm, ev = t.cases, t.credit_records, t.timers, t.case_events
-    joined = c.join(r, r.c.id == c.c.record_id)
+    joined = c.outerjoin(r, r.c.id == c.c.record_id)
     vis = visible_cases(actor)
     with engine.db.read() as conn:
         open_rows = conn.execute(

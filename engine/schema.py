@@ -190,7 +190,8 @@ cases = sa.Table(
     _fk("definition_id", "procedure_versions.id"),
     sa.Column("state", sa.String(40), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
-    _fk("record_id", "credit_records.id"),
+    # NULL: a case about a subject without a published record (a complaint, a request).
+    _fk("record_id", "credit_records.id", nullable=True),
     sa.Column("department_id", sa.String(64), sa.ForeignKey("departments.id"), nullable=False),
     _fk("assignee_id", "users.id", nullable=True),
     sa.Column("applicant", sa.Text(), nullable=False),

@@ -168,8 +168,11 @@ class _Case:
     detail: dict[str, Any] = field(default_factory=dict)
     row: tuple[Any, ...] = ()  # as read by CASE_FOR_COMMAND
 
-    def record(self) -> RecordState:
-        """The case's record as read (and, on PostgreSQL, locked) with the case."""
+    def record(self) -> RecordState | None:
+        """The case's record as read (and, on PostgreSQL, locked) with the case; None for a
+        case about a subject without a published record."""
+        if self.row[5] is None:
+            return None
         return _record_state(self.row[5], self.row[sql.CASE_RECORD])
 
 
@@ -1212,12 +1215,22 @@ class Engine:
     def _load_case(self, tx: Tx, case_id: int, actor: Actor, lock: bool = False) -> _Case:
         # A command locks the case row as it reads it (PostgreSQL), so a concurrent command
         # waits here and then sees the new version: it fails as stale before writing anything.
-        q = sql.CASE_FOR_COMMAND + (self.db.strategy.lock_case() if lock else "")
-        row = tx.one(q, {"id": case_id})
+        row = self._case_row(tx, case_id, lock)
         if row is None or not self._can_see(actor, row[0], row[6], row[12]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
             raise NotFound(f"no case {case_id}", f"没有编号为{case_id}的案件")
         return self._case_from_row(row)
+
+    def _case_row(self, tx: Tx, case_id: int, lock: bool, skip: bool = False) -> Any:
+        """CASE_FOR_COMMAND's row, for a case with or without a record (`skip`: a row
+        another transaction holds is passed over, for sweepers)."""
+        strategy = self.db.strategy
+        q = sql.CASE_FOR_COMMAND + (strategy.lock_case(skip) if lock else "")
+        row = tx.one(q, {"id": case_id})
+        if row is None:
+            q = sql.CASE_WITHOUT_RECORD + (strategy.lock_row(skip) if lock else "")
+            row = tx.one(q, {"id": case_id})
+        return row
 
     @staticmethod
     def _case_from_row(row: tuple[Any, ...]) -> _Case:
@@ -1815,8 +1828,7 @@ class Engine:
                 )
 
     def _locked_case(self, tx: Tx, case_id: int) -> _Case | None:
-        lock = self.db.strategy.lock_case()
-        row = tx.one(sql.CASE_FOR_COMMAND + lock, {"id": case_id})
+        row = self._case_row(tx, case_id, lock=True)
         return None if row is None else self._case_from_row(row)
 
     # -- notices and events -------------------------------------------------------------------
@@ -1906,7 +1918,7 @@ class Engine:
         self,
         proc: Procedure,
         case: _Case,
-        rec: RecordState,
+        rec: RecordState | None,
         trigger: str,
         fields: Mapping[str, Any],
         detail: Mapping[str, Any],
@@ -1941,14 +1953,25 @@ class Engine:
             "applicant": {"name": person.get("name", ""), "kind": person.get("kind", "")},
             # The record as its subject knows it: not only by name, as a subject may have
             # several (templates v2 on).
+            # A case about a subject without a published record: its letters say nothing of one.
             "record": {
-                "id": rec.id,
-                "subject_name": case.subject_name,
-                "category": letters.label(
-                    SOURCE_LABELS.get(rec.source_category), rec.source_category
-                ),
-                "decision_date": rec.decision_date.isoformat() if rec.decision_date else "",
-            },
+                "id": None,
+                "subject_name": "",
+                "category": {"zh": "", "en": ""},
+                "decision_date": "",
+            }
+            | (
+                {}
+                if rec is None
+                else {
+                    "id": rec.id,
+                    "subject_name": case.subject_name,
+                    "category": letters.label(
+                        SOURCE_LABELS.get(rec.source_category), rec.source_category
+                    ),
+                    "decision_date": rec.decision_date.isoformat() if rec.decision_date else "",
+                }
+            ),
             "office": names.get(
                 case.department_id, {"zh": case.department_id, "en": case.department_id}
             ),
@@ -2143,7 +2166,9 @@ class Engine:
             "filed_on": t.to_date(row[sql.CASE_FILED_ON]),
             "opened_at": t.to_ts(row[sql.CASE_OPENED_AT]),
             "closed_at": t.to_ts(row[sql.CASE_CLOSED_AT]),
-            "record": {
+            "record": None
+            if rec is None
+            else {
                 "id": rec.id,
                 "version": rec.version,
                 "status": rec.status,

@@ -22,6 +22,20 @@ FROM cases c JOIN credit_records r ON r.id = c.record_id
 WHERE c.id = :id
 """
 
+# A case without a record (record_id NULL) in the same columns, the record's ones NULL. Read
+# only when CASE_FOR_COMMAND finds nothing: the usual case keeps its one statement, and its
+# record stays lockable (PostgreSQL cannot lock the nullable side of an outer join).
+CASE_WITHOUT_RECORD = """
+SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
+       c.department_id, c.assignee_id, c.data, c.event_seq, c.last_hash, c.case_no,
+       NULL, c.applicant, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       c.filed_on, c.opened_at, c.closed_at, NULL, c.definition_id
+FROM cases c
+WHERE c.id = :id AND c.record_id IS NULL
+"""
+CASE_ONLY_LOCK = " FOR UPDATE"
+
 # PostgreSQL: a command locks the case and its record as it reads them. The record's lock
 # serialises effects on one record from different cases; SQLite's BEGIN IMMEDIATE already
 # serialises every writer.

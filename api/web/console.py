@@ -466,7 +466,7 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
         e["label"] = own or label(EVENT_LABELS, e["trigger"], lang)
         e["from_label"] = proc.states[e["from"]].label.get(lang) if e["from"] in proc.states else ""
         e["to_label"] = proc.states[e["to"]].label.get(lang) if e["to"] in proc.states else ""
-    record = get_record(engine, view["record"]["id"], actor)
+    record = get_record(engine, view["record"]["id"], actor) if view["record"] else None
     notices = case_notices(engine, cid, actor)
     attachments = Attachments(engine).list(cid)
     for a in view["allowed_actions"]:

@@ -3,7 +3,8 @@
 Procedures become deployable data: each version is a stored, immutable document
 (procedure_versions) and a case names the exact one it runs under (cases.definition_id). A
 department belongs to a jurisdiction, whose rule sets and local calendar days
-(jurisdiction_days) its cases follow.
+(jurisdiction_days) its cases follow. A case may be about a subject without a published record
+(cases.record_id nullable).
 
 Existing cases ran the built-in definitions: those are deployed here (as `redress db upgrade`
 deploys them on every run) and each case is pointed at its (procedure, version, 'default') row.
@@ -85,6 +86,8 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.alter_column("definition_id", existing_type=ID, nullable=False)
+        # A case need not be about a published record (the seeds' complaints are not).
+        batch_op.alter_column("record_id", existing_type=ID, nullable=True)
         batch_op.create_foreign_key(
             op.f("fk_cases_definition_id_procedure_versions"),
             "procedure_versions",
@@ -95,6 +98,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.alter_column("record_id", existing_type=ID, nullable=False)
         batch_op.drop_constraint(
             op.f("fk_cases_definition_id_procedure_versions"), type_="foreignkey"
         )
