@@ -27,7 +27,7 @@ time is taken from the server's, so the figures are a floor for what the server 
 Data (setup, not timed): the cases are bulk-loaded with bench/sweep.py's `populate` (the engine's
 own templates, hashes and formats; each case `submitted`, with its submit event, receipt notice
 and formal-check timer), then a handler's token is made (`Engine.add_user`) and the cases the
-status phase asks about get the hash of a known access code (`Engine._hash_secret`, the same
+status phase asks about get the hash of a known access code (`Engine.hash_secret`, the same
 REDRESS_SECRET_KEY in the server).
 
     python bench/api_load.py          # 100,000 cases, 8,000 advances; SQLite (+PG from env)
@@ -572,7 +572,7 @@ def prepare(url: str, n: int, n_warm: int, n_adv: int, n_status: int, seed: int)
     try:
         engine = Engine(db, clock=FixedClock(NOW))
         _, token = engine.add_user(TOKEN_USER, "handler", "office")
-        code_hash = engine._hash_secret(ACCESS_CODE)
+        code_hash = engine.hash_secret(ACCESS_CODE)
         case_no: dict[int, str] = {}
         with db.tx() as tx:
             tx.executemany(

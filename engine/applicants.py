@@ -116,7 +116,7 @@ def authenticate_in(tx: Tx, engine: Engine, case_no: str, code: str) -> Actor:
         {"n": (case_no or "").strip().upper()},
     )
     stored = row[1] if row is not None and row[1] else _DUMMY_HASH
-    given = engine._hash_secret((code or "").strip().upper())
+    given = engine.hash_secret((code or "").strip().upper())
     if not hmac.compare_digest(stored, given) or row is None:
         raise NotFound("no case with this number and access code", "案件编号或查询码不正确")
     return Actor(name=f"applicant:{case_no}", role="applicant", case_id=int(row[0]))
@@ -138,7 +138,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
     # Reads only what the page shows (not the handler's case view with its payloads, hashes
     # and delivery records): applicants check their cases often, from phones.
     assert actor.case_id is not None
-    case = engine._load_case(tx, actor.case_id, actor)
+    case = engine.load_case(tx, actor.case_id, actor)
     proc = engine.procedures.by_id(case.definition_id)
     state = proc.states[case.state]
     rec = case.record()
@@ -210,7 +210,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
         "timeline": timeline,
         "actions": [
             trig
-            for trig in engine._allowed_triggers(proc, case, actor, rec)
+            for trig in engine.allowed_triggers(proc, case, actor, rec)
             if trig in APPLICANT_ACTIONS
         ],
         "version": case.version,

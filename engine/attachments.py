@@ -145,11 +145,11 @@ class Attachments:
         """Store files for a case: all of them, or (on any refusal) none."""
         eng = self.engine
         with eng.db.tx(readonly=True) as tx:
-            eng._load_case(tx, case_id, actor)  # NotFound before anything is written
+            eng.load_case(tx, case_id, actor)  # NotFound before anything is written
         prepared = self.prepare(files)
         now = eng.now()
         with eng.db.tx() as tx:
-            case = eng._load_case(tx, case_id, actor, lock=True)
+            case = eng.load_case(tx, case_id, actor, lock=True)
             return self.record_in(tx, case, actor, prepared, now)
 
     def prepare(self, files: Sequence[tuple[str, bytes]]) -> list[Prepared]:
@@ -191,11 +191,11 @@ class Attachments:
                         "h": digest,
                         "k": f"{digest[:2]}/{digest}",
                         "u": actor.name,
-                        "now": eng._ts(now),
+                        "now": eng.sql_ts(now),
                     },
                 )
             )
-            eng._append_system_event(
+            eng.append_system_event(
                 tx,
                 case,
                 "attach",
@@ -222,7 +222,7 @@ class Attachments:
         if row is None:
             raise NotFound(f"no attachment {attachment_id}", f"没有编号为{attachment_id}的附件")
         with eng.db.tx(readonly=True) as tx:
-            eng._load_case(tx, int(row["case_id"]), actor)  # NotFound unless visible
+            eng.load_case(tx, int(row["case_id"]), actor)  # NotFound unless visible
         meta = dict(row)
         meta["filename"] = clean_filename(row["filename"], row["content_type"])
         return meta, self.root / row["storage_key"]

@@ -64,7 +64,7 @@ class Deadlines:
 
     def due_timers(self, now: datetime, limit: int) -> list[int]:
         with self.db.tx(readonly=True) as tx:
-            rows = tx.all(sql.DUE_TIMERS, {"now": self.engine._ts(now), "limit": limit})
+            rows = tx.all(sql.DUE_TIMERS, {"now": self.engine.sql_ts(now), "limit": limit})
         return [int(r[0]) for r in rows]
 
     def sweep(
@@ -111,10 +111,10 @@ class Deadlines:
                 return None
             case = None
             if owner[0] is not None:
-                row = eng._case_row(tx, int(owner[0]), lock=True, skip=True)
+                row = eng.case_row(tx, int(owner[0]), lock=True, skip=True)
                 if row is None:
                     return None  # busy with another command or sweeper: next sweep
-                case = eng._case_from_row(row)
+                case = eng.case_from_row(row)
             else:
                 lock = locks.lock_row(skip=True)
                 if (
@@ -153,12 +153,10 @@ class Deadlines:
             at = datetime.combine(again, REMINDER_TIME, tzinfo=cal.tz)
             tx.execute(
                 sql.TIMER_NEXT,
-                {"id": timer_id, "next_action": "undelivered", "next_at": eng._ts(at)},
+                {"id": timer_id, "next_action": "undelivered", "next_at": eng.sql_ts(at)},
             )
             notice = spec.starts_on_delivery or ""
-            eng._append_system_event(
-                tx, case, "notice_undelivered", {**info, "notice": notice}, now
-            )
+            eng.append_system_event(tx, case, "notice_undelivered", {**info, "notice": notice}, now)
             self._staff_message(tx, case, proc, timer_id, "undelivered", "assignee", info, now)
             return "undelivered"
         if action == "reminder" and due_at is not None and due_at <= now:
@@ -166,14 +164,15 @@ class Deadlines:
         if action == "reminder":
             assert due_at is not None
             tx.execute(
-                sql.TIMER_NEXT, {"id": timer_id, "next_action": "due", "next_at": eng._ts(due_at)}
+                sql.TIMER_NEXT,
+                {"id": timer_id, "next_action": "due", "next_at": eng.sql_ts(due_at)},
             )
-            eng._append_system_event(tx, case, "deadline_reminder", {**info}, now)
+            eng.append_system_event(tx, case, "deadline_reminder", {**info}, now)
             self._staff_message(tx, case, proc, timer_id, "reminder", "assignee", info, now)
             return "reminder"
         if action == "due" and spec.expiry_trigger:
-            eng._advance_locked(tx, case, spec.expiry_trigger, SYSTEM, {}, now)
-            tx.execute(sql.TIMER_EXPIRE, {"id": timer_id, "now": eng._ts(now)})
+            eng.advance_locked(tx, case, spec.expiry_trigger, SYSTEM, {}, now)
+            tx.execute(sql.TIMER_EXPIRE, {"id": timer_id, "now": eng.sql_ts(now)})
             return f"transition:{spec.expiry_trigger}"
         step = 0 if action == "due" else int(action.split(":")[1])
         steps = spec.escalation
@@ -187,12 +186,12 @@ class Deadlines:
             at = cal.add(due_day, Period(after, "working_days")).at
             tx.execute(
                 sql.TIMER_NEXT,
-                {"id": timer_id, "next_action": f"escalate:{nxt}", "next_at": eng._ts(at)},
+                {"id": timer_id, "next_action": f"escalate:{nxt}", "next_at": eng.sql_ts(at)},
             )
         else:
             tx.execute(sql.TIMER_NEXT, {"id": timer_id, "next_action": None, "next_at": None})
         event = "deadline_expired" if step == 0 else "deadline_escalated"
-        eng._append_system_event(tx, case, event, {**info, "step": step, "notify": who}, now)
+        eng.append_system_event(tx, case, event, {**info, "step": step, "notify": who}, now)
         self._staff_message(
             tx, case, proc, timer_id, f"escalate:{step}", who, {**info, "step": step}, now
         )
@@ -259,7 +258,7 @@ class Deadlines:
                     "channel": channel,
                     "payload": payload,
                     "idempotency_key": key,
-                    "now": eng._ts(now),
+                    "now": eng.sql_ts(now),
                 }
                 for channel, address, key in routes
             ],
@@ -277,14 +276,14 @@ class Deadlines:
 
     def _fire_record_timer(self, tx: Any, timer_id: int, record_id: int, now: datetime) -> str:
         eng = self.engine
-        rec = eng._load_record(tx, record_id, lock=False)  # locked above
-        tx.execute(sql.TIMER_EXPIRE, {"id": timer_id, "now": eng._ts(now)})
+        rec = eng.load_record(tx, record_id, lock=False)  # locked above
+        tx.execute(sql.TIMER_EXPIRE, {"id": timer_id, "now": eng.sql_ts(now)})
         if rec.status != "published":
             return "done"
         change = RecordChange(
             reason="最长公示期届满，停止公示 / maximum publicity period ended", status="expired"
         )
-        eng._apply_record_change(tx, rec, change, SYSTEM.name, None, now)
+        eng.apply_record_change(tx, rec, change, SYSTEM.name, None, now)
         return "publication_ended"
 
     # -- the calendar ----------------------------------------------------------------------------
@@ -349,7 +348,7 @@ class Deadlines:
                 # A jurisdiction's own days: its cases only (engine.calendar_of).
                 tx.executemany(
                     "DELETE FROM jurisdiction_days WHERE jurisdiction = :j AND day = :d",
-                    [{"j": jurisdiction, "d": eng._d(d.day)} for d in days],
+                    [{"j": jurisdiction, "d": eng.sql_date(d.day)} for d in days],
                 )
                 tx.executemany(
                     "INSERT INTO jurisdiction_days (jurisdiction, day, kind, name, loaded_at) "
@@ -357,10 +356,10 @@ class Deadlines:
                     [
                         {
                             "j": jurisdiction,
-                            "d": eng._d(d.day),
+                            "d": eng.sql_date(d.day),
                             "k": d.kind,
                             "n": d.name[:100],
-                            "now": eng._ts(now),
+                            "now": eng.sql_ts(now),
                         }
                         for d in days
                     ],
@@ -369,17 +368,17 @@ class Deadlines:
                 tx.execute(
                     "DELETE FROM calendar_days WHERE source = 'official' AND day >= :a "
                     "AND day <= :b",
-                    {"a": eng._d(date(year, 1, 1)), "b": eng._d(date(year, 12, 31))},
+                    {"a": eng.sql_date(date(year, 1, 1)), "b": eng.sql_date(date(year, 12, 31))},
                 )
                 tx.execute("DELETE FROM calendar_years WHERE year = :y", {"y": year})
                 tx.execute(
                     "INSERT INTO calendar_years (year, source, loaded_at) VALUES (:y, :s, :now)",
-                    {"y": year, "s": source[:200], "now": eng._ts(now)},
+                    {"y": year, "s": source[:200], "now": eng.sql_ts(now)},
                 )
             else:
                 tx.executemany(
                     "DELETE FROM calendar_days WHERE source = 'local' AND day = :d",
-                    [{"d": eng._d(d.day)} for d in days],
+                    [{"d": eng.sql_date(d.day)} for d in days],
                 )
             if jurisdiction is None:
                 tx.executemany(
@@ -387,11 +386,11 @@ class Deadlines:
                     "VALUES (:d, :s, :k, :n, :now)",
                     [
                         {
-                            "d": eng._d(d.day),
+                            "d": eng.sql_date(d.day),
                             "s": kind,
                             "k": d.kind,
                             "n": d.name[:100],
-                            "now": eng._ts(now),
+                            "now": eng.sql_ts(now),
                         }
                         for d in days
                     ],
@@ -418,7 +417,7 @@ class Deadlines:
             rows = tx.all(
                 "SELECT id, case_id FROM timers WHERE status = 'active' AND due_day >= :d "
                 "AND anchor_day IS NOT NULL ORDER BY case_id, id",
-                {"d": eng._d(earliest)},
+                {"d": eng.sql_date(earliest)},
             )
         changed = 0
         by_case: dict[int | None, list[int]] = {}
@@ -436,9 +435,9 @@ class Deadlines:
             case = None
             cal = eng.calendar
             if case_id is not None:
-                row = eng._case_row(tx, case_id, lock=True)
+                row = eng.case_row(tx, case_id, lock=True)
                 assert row is not None
-                case = eng._case_from_row(row)
+                case = eng.case_from_row(row)
                 proc = eng.procedures.by_id(case.definition_id)
                 cal = eng.calendar_of(case)
             for tid in timer_ids:
@@ -457,7 +456,7 @@ class Deadlines:
                     continue
                 reminder = proc.timers[r[0]].reminder_before if case is not None else None
                 changes.append(
-                    eng._set_due(
+                    eng.set_due(
                         tx,
                         tid,
                         r[0],
@@ -473,7 +472,7 @@ class Deadlines:
                     )
                 )
             if case is not None and changes:
-                eng._append_system_event(
+                eng.append_system_event(
                     tx, case, "deadline_recomputed", {"deadlines": changes}, now
                 )
         return len(changes)

@@ -203,7 +203,7 @@ class Migrations:
         eng = self.engine
         now = eng.now()
         with self.db.tx() as tx:
-            case = eng._locked_case(tx, case_id)
+            case = eng.locked_case(tx, case_id)
             if case is None or case.definition_id != plan.source.id:
                 return False  # migrated by an earlier run, or not ours
             if case.row[sql.CASE_CLOSED_AT] is not None:
@@ -229,7 +229,7 @@ class Migrations:
                 spec = new.timers.get(name)
                 old_due = t.to_date(due_day)
                 if spec is None:
-                    tx.execute(sql.TIMER_STOP, {"id": tid, "now": eng._ts(now)})
+                    tx.execute(sql.TIMER_STOP, {"id": tid, "now": eng.sql_ts(now)})
                     changes.append({"timer": name, "change": "stopped", "old_due": _iso(old_due)})
                     continue
                 before, after = Period.parse(period_text), Period.parse(spec.period)
@@ -244,7 +244,7 @@ class Migrations:
                 }
                 if status == "active" and anchor is not None:
                     total = after.amount + int(extended or 0)
-                    change = eng._set_due(
+                    change = eng.set_due(
                         tx,
                         int(tid),
                         name,
@@ -276,7 +276,7 @@ class Migrations:
             ]
             if start:
                 case_view = _Case(**{**case.__dict__, "state": dest})
-                started = eng._start_timers(tx, new, case_view, tuple(start), now, anchor=entered)
+                started = eng.start_timers(tx, new, case_view, tuple(start), now, anchor=entered)
                 changes += [{**c, "change": "started", "new_due": c.get("due")} for c in started]
             detail = {
                 "from": {
@@ -292,7 +292,7 @@ class Migrations:
                 "mapping": {case.state: dest} if dest != case.state else {},
                 "deadlines": changes,
             }
-            row = eng._event_row(
+            row = eng.event_row(
                 case,
                 "migrated",
                 case.state,
@@ -303,7 +303,7 @@ class Migrations:
                 canonical({}),
                 detail,
             )
-            eng._append_event(tx, case, row)
+            eng.append_event(tx, case, row)
             n = tx.execute(
                 "UPDATE cases SET definition_id = :d, definition_version = :v, state = :s, "
                 "version = version + 1, event_seq = :seq, last_hash = :h, updated_at = :now "
@@ -314,7 +314,7 @@ class Migrations:
                     "s": dest,
                     "seq": case.event_seq,
                     "h": case.last_hash,
-                    "now": eng._ts(now),
+                    "now": eng.sql_ts(now),
                     "id": case.id,
                     "old": plan.source.id,
                 },

@@ -103,7 +103,7 @@ class Delivery:
     def pending(self, now: datetime, limit: int) -> list[int]:
         with self.db.tx(readonly=True) as tx:
             return [
-                int(r[0]) for r in tx.all(PENDING, {"now": self.engine._ts(now), "limit": limit})
+                int(r[0]) for r in tx.all(PENDING, {"now": self.engine.sql_ts(now), "limit": limit})
             ]
 
     def claim(self, message_id: int, now: datetime) -> Message | None:
@@ -115,7 +115,7 @@ class Delivery:
             due = t.to_ts(row[10])
             if due is None or due > now:
                 return None  # claimed by another deliverer meanwhile
-            tx.execute(LEASE, {"id": message_id, "until": eng._ts(now + self.policy.lease)})
+            tx.execute(LEASE, {"id": message_id, "until": eng.sql_ts(now + self.policy.lease)})
         return Message(
             int(row[0]),
             row[1],
@@ -136,7 +136,7 @@ class Delivery:
                 ATTEMPT,
                 {
                     "id": message.id,
-                    "at": eng._ts(now),
+                    "at": eng.sql_ts(now),
                     "channel": channel,
                     "ok": sent.ok,
                     "answer": sent.answer[:2000],
@@ -144,7 +144,7 @@ class Delivery:
                 },
             )
             if sent.ok:
-                tx.execute(SENT, {"id": message.id, "now": eng._ts(now)})
+                tx.execute(SENT, {"id": message.id, "now": eng.sql_ts(now)})
                 queued = tx.scalar(
                     "SELECT created_at FROM outbox WHERE id = :id", {"id": message.id}
                 )
@@ -166,7 +166,7 @@ class Delivery:
                 {
                     "id": message.id,
                     "status": "dead" if dead else "pending",
-                    "next": eng._ts(now + self.policy.delay(attempts)),
+                    "next": eng.sql_ts(now + self.policy.delay(attempts)),
                     "error": sent.answer[:2000],
                 },
             )
@@ -223,7 +223,7 @@ class Delivery:
                             "v": r.version,
                             "subj": r.subject,
                             "body": r.body,
-                            "now": eng._ts(eng.now()),
+                            "now": eng.sql_ts(eng.now()),
                         },
                     )
                 rows = tx.all(NOTICE_ROWS, key)
@@ -251,7 +251,7 @@ class Delivery:
             tx.execute(
                 "UPDATE outbox SET status = 'pending', attempts = 0, "
                 "next_attempt_at = :now WHERE id = :id",
-                {"id": message_id, "now": eng._ts(eng.now())},
+                {"id": message_id, "now": eng.sql_ts(eng.now())},
             )
 
 

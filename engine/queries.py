@@ -304,7 +304,7 @@ def case_notices(
 ) -> list[dict[str, Any]]:
     """The notices kept for a case (visible cases only), with how each went out."""
     with engine.db.tx(readonly=True) as tx:
-        engine._load_case(tx, case_id, actor)  # NotFound unless visible
+        engine.load_case(tx, case_id, actor)  # NotFound unless visible
         return case_notices_in(tx, case_id, lang, recipient)
 
 
@@ -365,7 +365,7 @@ def notice(engine: Engine, notice_id: int, actor: Actor) -> dict[str, Any]:
         raise missing
     with engine.db.tx(readonly=True) as tx:
         try:
-            case = engine._load_case(tx, int(row["case_id"]), actor)
+            case = engine.load_case(tx, int(row["case_id"]), actor)
         except NotFound:
             raise missing from None
     return {**dict(row), "case_no": case.case_no}

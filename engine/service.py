@@ -303,13 +303,13 @@ class Engine:
     def today(self) -> date:
         return self.calendar.local_date(self.now())
 
-    def _ts(self, value: datetime | None) -> Any:
+    def sql_ts(self, value: datetime | None) -> Any:
         return t.ts_param(value, self.db.dialect)
 
-    def _d(self, value: date | None) -> Any:
+    def sql_date(self, value: date | None) -> Any:
         return t.date_param(value, self.db.dialect)
 
-    def _hash_secret(self, secret: str) -> str:
+    def hash_secret(self, secret: str) -> str:
         if not self.settings.secret_key:
             # Hashing with an empty pepper would store tokens no configured server accepts.
             raise RedressError(
@@ -348,7 +348,7 @@ class Engine:
                     "kind": kind,
                     "email": email,
                     "j": jurisdiction,
-                    "now": self._ts(self.now()),
+                    "now": self.sql_ts(self.now()),
                 },
             )
         self._departments = None
@@ -397,10 +397,10 @@ class Engine:
                     "n": name,
                     "r": role,
                     "d": department_id,
-                    "h": self._hash_secret(token),
+                    "h": self.hash_secret(token),
                     "a": True,
                     "email": email,
-                    "now": self._ts(self.now()),
+                    "now": self.sql_ts(self.now()),
                 },
             )
         return int(uid), token
@@ -435,7 +435,7 @@ class Engine:
             return self.authenticate_in(tx, token)
 
     def authenticate_in(self, tx: Tx, token: str) -> Actor:
-        row = tx.one(self._USER + "u.token_hash = :h", {"h": self._hash_secret(token)})
+        row = tx.one(self._USER + "u.token_hash = :h", {"h": self.hash_secret(token)})
         if row is None:
             raise Forbidden("unknown or inactive token", "令牌无效或已停用")
         return self._actor_of(row)
@@ -546,11 +546,11 @@ class Engine:
                         "c": source_category,
                         "s": severity,
                         "u": determining_unit,
-                        "dd": self._d(decision_date),
-                        "pf": self._d(published_from),
+                        "dd": self.sql_date(decision_date),
+                        "pf": self.sql_date(published_from),
                         "f": False,
                         "content": body,
-                        "now": self._ts(now),
+                        "now": self.sql_ts(now),
                     },
                 )
             )
@@ -566,7 +566,7 @@ class Engine:
                     "reason": "公示 / published",
                     "actor": actor.name,
                     "case_id": None,
-                    "at": self._ts(now),
+                    "at": self.sql_ts(now),
                 },
             )
             self._queue_sync(tx, rid, 1, "published", False, now)
@@ -586,14 +586,14 @@ class Engine:
                 "record_id": record_id,
                 "name": PUBLICITY_TIMER,
                 "period": str(Period(months, "months")),
-                "started_at": self._ts(now),
-                "anchor_day": self._d(published_from),
+                "started_at": self.sql_ts(now),
+                "anchor_day": self.sql_date(published_from),
                 "amount": months,
-                "due_day": self._d(due.day),
-                "due_at": self._ts(due.at),
+                "due_day": self.sql_date(due.day),
+                "due_at": self.sql_ts(due.at),
                 "provisional": due.provisional,
                 "next_action": "due",
-                "next_at": self._ts(due.at),
+                "next_at": self.sql_ts(due.at),
             },
         )
 
@@ -622,7 +622,7 @@ class Engine:
             "republish": "published",
         }
         with self.db.tx() as tx:
-            rec = self._load_record(tx, record_id)
+            rec = self.load_record(tx, record_id)
             if action == "mark_disputed":
                 change = RecordChange(reason=reason, disputed=True)
             elif action == "unmark_disputed":
@@ -656,9 +656,9 @@ class Engine:
                         )
                     ]
                 )
-            return self._apply_record_change(tx, rec, change, actor.name, None, self.now())
+            return self.apply_record_change(tx, rec, change, actor.name, None, self.now())
 
-    def _load_record(self, tx: Tx, record_id: int, lock: bool = True) -> RecordState:
+    def load_record(self, tx: Tx, record_id: int, lock: bool = True) -> RecordState:
         return self._load_record_and_unit(tx, record_id, lock)[0]
 
     def _load_record_and_unit(
@@ -677,7 +677,7 @@ class Engine:
             row[sql.RECORD_SUBJECT],
         )
 
-    def _apply_record_change(
+    def apply_record_change(
         self,
         tx: Tx,
         rec: RecordState,
@@ -698,8 +698,8 @@ class Engine:
                 "status": status,
                 "disputed": disputed,
                 "content": content,
-                "repair_barred_until": self._d(bar),
-                "now": self._ts(now),
+                "repair_barred_until": self.sql_date(bar),
+                "now": self.sql_ts(now),
                 "id": rec.id,
                 "version": rec.version,
             },
@@ -708,7 +708,7 @@ class Engine:
             raise Conflict(f"record {rec.id} changed concurrently", "记录已被并发修改，请重试")
         version = rec.version + 1
         if rec.status == "published" and status != "published":
-            tx.execute(sql.RECORD_TIMERS_STOP, {"id": rec.id, "now": self._ts(now)})
+            tx.execute(sql.RECORD_TIMERS_STOP, {"id": rec.id, "now": self.sql_ts(now)})
         elif rec.status != "published" and status == "published":
             self._start_publicity_timer(tx, rec.id, rec.severity, rec.published_from, now)
         tx.execute(
@@ -719,11 +719,11 @@ class Engine:
                 "status": status,
                 "disputed": disputed,
                 "content": content,
-                "repair_barred_until": self._d(bar),
+                "repair_barred_until": self.sql_date(bar),
                 "reason": change.reason,
                 "actor": actor,
                 "case_id": case_id,
-                "at": self._ts(now),
+                "at": self.sql_ts(now),
             },
         )
         self._queue_sync(tx, rec.id, version, status, disputed, now)
@@ -751,7 +751,7 @@ class Engine:
                     }
                 ),
                 "idempotency_key": f"record:{record_id}:v{version}",
-                "now": self._ts(now),
+                "now": self.sql_ts(now),
             },
         )
 
@@ -907,7 +907,7 @@ class Engine:
                     "该记录已有办理中的同类案件",
                 )
             state = proc.initial
-            at = self._ts(now)
+            at = self.sql_ts(now)
             payload_text = canonical({"applicant": person, **fields})
             detail: dict[str, Any] = {}
             person_text = canonical(person)
@@ -919,10 +919,10 @@ class Engine:
                 "r": record_id,
                 "d": dept,
                 "a": person_text,
-                "f": self._d(filed),
+                "f": self.sql_date(filed),
                 "at": at,
                 "h": GENESIS,
-                "code": self._hash_secret(code),
+                "code": self.hash_secret(code),
                 "k": idempotency_key,
                 "rh": req_hash,
             }
@@ -958,7 +958,7 @@ class Engine:
                 rec_subject,
                 definition_id=def_id,
             )
-            started = self._start_timers(
+            started = self.start_timers(
                 tx, proc, case, proc.spec.initial_state.starts, now, anchor=filed
             )
             if started:
@@ -968,10 +968,10 @@ class Engine:
             )
             if notices:
                 detail["notices"] = notices
-            self._append_event(
+            self.append_event(
                 tx,
                 case,
-                self._event_row(case, "submit", None, state, 1, actor, now, payload_text, detail),
+                self.event_row(case, "submit", None, state, 1, actor, now, payload_text, detail),
             )
             tx.execute(sql.CASE_CHAIN_UPDATE, {"seq": 1, "hash": case.last_hash, "id": case_id})
             if prepared:
@@ -1079,7 +1079,7 @@ class Engine:
             else None
         )
         with within.tx() if within is not None else self.db.tx() as tx:
-            case = self._load_case(tx, case_id, actor, lock=True)
+            case = self.load_case(tx, case_id, actor, lock=True)
             if idempotency_key:
                 prior = tx.one(sql.EVENT_BY_KEY, {"case_id": case_id, "key": idempotency_key})
                 if prior is not None:
@@ -1102,11 +1102,11 @@ class Engine:
                 raise StaleVersion(case_id, expected_version, case.version)
             if prepared:
                 self._attachments().record_in(tx, case, actor, prepared, now)
-            return self._advance_locked(
+            return self.advance_locked(
                 tx, case, trigger, actor, payload, now, idempotency_key, req_hash
             )
 
-    def _advance_locked(
+    def advance_locked(
         self,
         tx: Tx,
         case: _Case,
@@ -1154,7 +1154,7 @@ class Engine:
         detail = case.detail
         version = case.version + 1
         closed = proc.is_closed(fired.dest)
-        at = self._ts(now)
+        at = self.sql_ts(now)
         seq = case.event_seq + 1
         payload_text = canonical(fields)
         # The effect is worked out first: a sync timer starts only if the record changes.
@@ -1171,14 +1171,14 @@ class Engine:
             detail["deadlines"] = timer_changes
         record_version = None
         if change is not None and rec is not None:
-            record_version = self._apply_record_change(tx, rec, change, actor.name, case.id, now)
+            record_version = self.apply_record_change(tx, rec, change, actor.name, case.id, now)
             detail["record_version"] = record_version
         notices = self._queue_notices(
             tx, proc, case, branch.notices, seq, now, trigger, fields, detail, rec
         )
         if notices:
             detail["notices"] = notices
-        event = self._event_row(
+        event = self.event_row(
             case,
             trigger,
             fired.source,
@@ -1207,21 +1207,21 @@ class Engine:
         if n != 1:
             current = tx.scalar(sql.CASE_VERSION, {"id": case.id})
             raise StaleVersion(case.id, case.version, int(current or 0))
-        self._append_event(tx, case, event)
+        self.append_event(tx, case, event)
         return Advanced(
             case.id, fired.dest, version, seq, notices=tuple(notices), record_version=record_version
         )
 
-    def _load_case(self, tx: Tx, case_id: int, actor: Actor, lock: bool = False) -> _Case:
+    def load_case(self, tx: Tx, case_id: int, actor: Actor, lock: bool = False) -> _Case:
         # A command locks the case row as it reads it (PostgreSQL), so a concurrent command
         # waits here and then sees the new version: it fails as stale before writing anything.
-        row = self._case_row(tx, case_id, lock)
+        row = self.case_row(tx, case_id, lock)
         if row is None or not self._can_see(actor, row[0], row[6], row[12]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
             raise NotFound(f"no case {case_id}", f"没有编号为{case_id}的案件")
-        return self._case_from_row(row)
+        return self.case_from_row(row)
 
-    def _case_row(self, tx: Tx, case_id: int, lock: bool, skip: bool = False) -> Any:
+    def case_row(self, tx: Tx, case_id: int, lock: bool, skip: bool = False) -> Any:
         """CASE_FOR_COMMAND's row, for a case with or without a record (`skip`: a row
         another transaction holds is passed over, for sweepers)."""
         strategy = self.db.strategy
@@ -1233,7 +1233,7 @@ class Engine:
         return row
 
     @staticmethod
-    def _case_from_row(row: tuple[Any, ...]) -> _Case:
+    def case_from_row(row: tuple[Any, ...]) -> _Case:
         return _Case(
             row[0],
             row[1],
@@ -1254,15 +1254,15 @@ class Engine:
             row=row,
         )
 
-    def _append_system_event(
+    def append_system_event(
         self, tx: Tx, case: _Case, trigger: str, detail: Mapping[str, Any], now: datetime
     ) -> None:
         """An event that records what the clock did without moving the case (no new version:
         a reminder must not make a handler's open form stale)."""
-        row = self._event_row(
+        row = self.event_row(
             case, trigger, case.state, case.state, case.version, SYSTEM, now, canonical({}), detail
         )
-        self._append_event(tx, case, row)
+        self.append_event(tx, case, row)
         tx.execute(
             sql.CASE_CHAIN_UPDATE, {"seq": case.event_seq, "hash": case.last_hash, "id": case.id}
         )
@@ -1304,9 +1304,9 @@ class Engine:
         return actor.department_id in (case.department_id, case.determining_unit)
 
     def _allowed_names(self, proc: Procedure, case: _Case, actor: Actor) -> list[str]:
-        return list(self._allowed_triggers(proc, case, actor, None))
+        return list(self.allowed_triggers(proc, case, actor, None))
 
-    def _allowed_triggers(
+    def allowed_triggers(
         self, proc: Procedure, case: _Case, actor: Actor, rec: RecordState | None
     ) -> Iterator[str]:
         """The triggers `actor` may fire on `case` now, in the procedure's order."""
@@ -1328,7 +1328,7 @@ class Engine:
         self, proc: Procedure, case: _Case, actor: Actor, rec: RecordState | None
     ) -> list[dict[str, Any]]:
         out = []
-        for trig in self._allowed_triggers(proc, case, actor, rec):
+        for trig in self.allowed_triggers(proc, case, actor, rec):
             b = proc.branches[trig][0]
             out.append(
                 {
@@ -1358,7 +1358,7 @@ class Engine:
 
     # -- timers -----------------------------------------------------------------------------
 
-    def _start_timers(
+    def start_timers(
         self,
         tx: Tx,
         proc: Procedure,
@@ -1397,9 +1397,11 @@ class Engine:
                         "record_id": None,
                         "name": name,
                         "period": spec.period,
-                        "started_at": self._ts(now),
+                        "started_at": self.sql_ts(now),
                         "amount": period.amount,
-                        "next_at": self._ts(datetime.combine(check, REMINDER_TIME, tzinfo=cal.tz)),
+                        "next_at": self.sql_ts(
+                            datetime.combine(check, REMINDER_TIME, tzinfo=cal.tz)
+                        ),
                     }
                 )
                 changes.append(
@@ -1414,14 +1416,14 @@ class Engine:
                     "record_id": case.record_id if spec.scope == "sync" else None,
                     "name": name,
                     "period": spec.period,
-                    "started_at": self._ts(now),
-                    "anchor_day": self._d(day),
+                    "started_at": self.sql_ts(now),
+                    "anchor_day": self.sql_date(day),
                     "amount": period.amount,
-                    "due_day": self._d(due.day),
-                    "due_at": self._ts(due.at),
+                    "due_day": self.sql_date(due.day),
+                    "due_at": self.sql_ts(due.at),
                     "provisional": due.provisional,
                     "next_action": action,
-                    "next_at": self._ts(at),
+                    "next_at": self.sql_ts(at),
                 }
             )
             change: dict[str, Any] = {
@@ -1479,7 +1481,7 @@ class Engine:
                 tx, case.id, closing if plan.stop_all else plan.stop, now
             )
             if plan.start and not plan.stop_all:
-                stopped += self._start_timers(
+                stopped += self.start_timers(
                     tx, proc, case, plan.start, now, record_changed=record_changed, data=data
                 )
             return stopped
@@ -1493,7 +1495,7 @@ class Engine:
             anchor, amount = t.to_date(row[7]), row[8]
             spec = proc.timers.get(name)
             if (plan.stop_all and name not in proc.sync_timers) or name in plan.stop:
-                tx.execute(sql.TIMER_STOP, {"id": tid, "now": self._ts(now)})
+                tx.execute(sql.TIMER_STOP, {"id": tid, "now": self.sql_ts(now)})
                 changes.append({"timer": name, "change": "stopped"})
             elif name in plan.pause and status == "active" and due_day is not None:
                 # Pause rule (states/calendar.py): the day of the pause counts as used.
@@ -1522,7 +1524,7 @@ class Engine:
                 day = date.fromisoformat(str(data["delivered_on"]))
                 changes.append(self._anchor_on_delivery(tx, spec, tid, day, now, "by hand", cal))
         if plan.start and not plan.stop_all:
-            changes += self._start_timers(
+            changes += self.start_timers(
                 tx,
                 proc,
                 case,
@@ -1551,7 +1553,7 @@ class Engine:
         today = self.calendar.local_date(now)
         unit = "working_days" if period.unit == "working_days" else "calendar_days"
         amount = max(remaining, 1)
-        return self._set_due(
+        return self.set_due(
             tx,
             tid,
             spec.name,
@@ -1577,7 +1579,7 @@ class Engine:
     ) -> dict[str, Any]:
         """A timer counted from a notice's delivery gets its due day: delivery day + period."""
         period = Period.parse(spec.period)
-        change = self._set_due(
+        change = self.set_due(
             tx,
             tid,
             spec.name,
@@ -1599,14 +1601,14 @@ class Engine:
         """Stop the case's live timers, all of them (None) or those named."""
         if names is not None and not names:
             return []
-        params: dict[str, Any] = {"case_id": case_id, "now": self._ts(now)}
+        params: dict[str, Any] = {"case_id": case_id, "now": self.sql_ts(now)}
         if names is not None:
             params.update({f"n{i}": n for i, n in enumerate(names)})
         stopped = tx.all(sql.timers_stop_live(None if names is None else len(names)), params)
         # In the order they were started, as the rows would be read.
         return [{"timer": name, "change": "stopped"} for _, name in sorted(stopped)]
 
-    def _set_due(
+    def set_due(
         self,
         tx: Tx,
         tid: int,
@@ -1629,14 +1631,14 @@ class Engine:
             sql.TIMER_SET_DUE,
             {
                 "id": tid,
-                "due_day": self._d(due.day),
-                "due_at": self._ts(due.at),
-                "anchor_day": self._d(anchor),
+                "due_day": self.sql_date(due.day),
+                "due_at": self.sql_ts(due.at),
+                "anchor_day": self.sql_date(anchor),
                 "amount": amount,
                 "provisional": due.provisional,
                 "extended_days": extended,
                 "next_action": action,
-                "next_at": self._ts(at),
+                "next_at": self.sql_ts(at),
             },
         )
         change: dict[str, Any] = {
@@ -1700,7 +1702,7 @@ class Engine:
         new_due = cal.add(anchor, Period(amount + days, period.unit)).day
         self._check_within(spec, new_due, live, today, days, cal)
         previous = cal.add(anchor, Period(amount, period.unit)).day
-        change = self._set_due(
+        change = self.set_due(
             tx,
             tid,
             spec.name,
@@ -1779,7 +1781,7 @@ class Engine:
         waiting = tx.all(sql.TIMERS_WAITING, {"case_id": case_id})
         if not waiting:
             return
-        case = self._locked_case(tx, case_id)
+        case = self.locked_case(tx, case_id)
         if case is None:
             return
         proc = self.procedures.by_id(case.definition_id)
@@ -1793,7 +1795,7 @@ class Engine:
             if name in specs
         ]
         if changes:
-            self._append_system_event(
+            self.append_system_event(
                 tx,
                 case,
                 "notice_delivered",
@@ -1805,21 +1807,21 @@ class Engine:
         self, tx: Tx, record_id: int, queued_at: datetime, now: datetime
     ) -> None:
         rows = tx.all(
-            sql.SYNC_TIMERS_MET, {"record_id": record_id, "queued_at": self._ts(queued_at)}
+            sql.SYNC_TIMERS_MET, {"record_id": record_id, "queued_at": self.sql_ts(queued_at)}
         )
         by_case: dict[int, list[tuple[int, str]]] = {}
         for tid, cid, name in rows:
             by_case.setdefault(int(cid), []).append((int(tid), str(name)))
         for cid, timers in by_case.items():
-            case = self._locked_case(tx, cid)
+            case = self.locked_case(tx, cid)
             if case is None:
                 continue
             proc = self.procedures.by_id(case.definition_id)
             met = [(tid, name) for tid, name in timers if name in proc.sync_timers]
             for tid, _ in met:
-                tx.execute(sql.TIMER_STOP, {"id": tid, "now": self._ts(now)})
+                tx.execute(sql.TIMER_STOP, {"id": tid, "now": self.sql_ts(now)})
             if met:
-                self._append_system_event(
+                self.append_system_event(
                     tx,
                     case,
                     "deadline_met",
@@ -1827,9 +1829,9 @@ class Engine:
                     now,
                 )
 
-    def _locked_case(self, tx: Tx, case_id: int) -> _Case | None:
-        row = self._case_row(tx, case_id, lock=True)
-        return None if row is None else self._case_from_row(row)
+    def locked_case(self, tx: Tx, case_id: int) -> _Case | None:
+        row = self.case_row(tx, case_id, lock=True)
+        return None if row is None else self.case_from_row(row)
 
     # -- notices and events -------------------------------------------------------------------
 
@@ -1869,7 +1871,7 @@ class Engine:
             now,
             running,
         )
-        at = self._ts(now)
+        at = self.sql_ts(now)
         for name in names:
             spec = proc.notices[name]
             # One payload per notice, shared by its channels.
@@ -2019,7 +2021,7 @@ class Engine:
             return self.calendar
         return self.calendars.get(self.jurisdiction_of(case.department_id), self.calendar)
 
-    def _event_row(
+    def event_row(
         self,
         case: _Case,
         trigger: str,
@@ -2058,7 +2060,7 @@ class Engine:
             "case_version": version,
             "actor": actor.name,
             "actor_role": actor.role,
-            "at": self._ts(now),
+            "at": self.sql_ts(now),
             "payload": payload_text,
             "detail": detail_text,
             "prev_hash": case.last_hash,
@@ -2067,7 +2069,7 @@ class Engine:
             "request_hash": req_hash,
         }
 
-    def _append_event(self, tx: Tx, case: _Case, row: Mapping[str, Any]) -> None:
+    def append_event(self, tx: Tx, case: _Case, row: Mapping[str, Any]) -> None:
         tx.execute(sql.EVENT_INSERT, row)
         case.event_seq, case.last_hash = row["seq"], row["hash"]
 
@@ -2079,7 +2081,7 @@ class Engine:
             raise Forbidden(f"role {actor.role!r} may not assign cases", "该角色不能分派案件")
         now = self.now()
         with self.db.tx() as tx:
-            case = self._load_case(tx, case_id, actor, lock=True)
+            case = self.load_case(tx, case_id, actor, lock=True)
             if actor.role != "admin" and actor.department_id != case.department_id:
                 raise Forbidden(
                     "only the handling department assigns its cases", "只有承办部门可以分派本案"
@@ -2112,9 +2114,9 @@ class Engine:
                 name = row[0]
             tx.execute(
                 "UPDATE cases SET assignee_id = :a, updated_at = :now WHERE id = :id",
-                {"a": assignee_id, "now": self._ts(now), "id": case_id},
+                {"a": assignee_id, "now": self.sql_ts(now), "id": case_id},
             )
-            self._append_system_event(
+            self.append_system_event(
                 tx,
                 case,
                 "assign",
@@ -2127,13 +2129,13 @@ class Engine:
 
     def allowed_actions(self, case_id: int, actor: Actor) -> list[dict[str, Any]]:
         with self.db.tx(readonly=True) as tx:
-            case = self._load_case(tx, case_id, actor)
+            case = self.load_case(tx, case_id, actor)
             proc = self.procedures.by_id(case.definition_id)
             return self._allowed(proc, case, actor, case.record())
 
     def case_view(self, case_id: int, actor: Actor, lang: str = "zh") -> dict[str, Any]:
         with self.db.tx(readonly=True) as tx:
-            return self.case_view_in(tx, self._load_case(tx, case_id, actor), actor, lang)
+            return self.case_view_in(tx, self.load_case(tx, case_id, actor), actor, lang)
 
     def case_view_in(self, tx: Tx, case: _Case, actor: Actor, lang: str = "zh") -> dict[str, Any]:
         """`case_view` inside a caller's transaction (the status page reads all in one)."""
@@ -2207,7 +2209,7 @@ class Engine:
 
     def events(self, case_id: int, actor: Actor) -> list[dict[str, Any]]:
         with self.db.tx(readonly=True) as tx:
-            return self.events_in(tx, self._load_case(tx, case_id, actor), actor)
+            return self.events_in(tx, self.load_case(tx, case_id, actor), actor)
 
     def events_in(self, tx: Tx, case: _Case, actor: Actor) -> list[dict[str, Any]]:
         """`events` inside a caller's transaction."""

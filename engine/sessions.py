@@ -55,8 +55,8 @@ class Sessions:
                     "kind": kind,
                     "user_id": user_id,
                     "case_id": case_id,
-                    "now": self.engine._ts(now),
-                    "expires": self.engine._ts(now + timedelta(hours=SESSION_HOURS)),
+                    "now": self.engine.sql_ts(now),
+                    "expires": self.engine.sql_ts(now + timedelta(hours=SESSION_HOURS)),
                 },
             )
         return sid
@@ -71,7 +71,7 @@ class Sessions:
         """The signed-in user of a live session; Forbidden if it ended or the user is disabled."""
         with self.engine.db.tx(readonly=True) as tx:
             row = tx.one(
-                _STAFF, {"h": _hash(session_id), "now": self.engine._ts(self.engine.now())}
+                _STAFF, {"h": _hash(session_id), "now": self.engine.sql_ts(self.engine.now())}
             )
         if row is None:
             raise Forbidden("the session has ended; sign in again", "会话已结束，请重新登录")
@@ -81,7 +81,7 @@ class Sessions:
         """(case id, case number) of a live applicant session; Forbidden otherwise."""
         with self.engine.db.tx(readonly=True) as tx:
             row = tx.one(
-                _APPLICANT, {"h": _hash(session_id), "now": self.engine._ts(self.engine.now())}
+                _APPLICANT, {"h": _hash(session_id), "now": self.engine.sql_ts(self.engine.now())}
             )
         if row is None:
             raise Forbidden("the session has ended; sign in again", "会话已结束，请重新输入查询码")
@@ -92,7 +92,11 @@ class Sessions:
             tx.execute(
                 f"UPDATE web_sessions SET ended_at = :now, ended_reason = :why "
                 f"WHERE token_hash = :h AND {_LIVE}",
-                {"h": _hash(session_id), "now": self.engine._ts(self.engine.now()), "why": reason},
+                {
+                    "h": _hash(session_id),
+                    "now": self.engine.sql_ts(self.engine.now()),
+                    "why": reason,
+                },
             )
 
 
@@ -106,7 +110,7 @@ def end_sessions_in(
         f"WHERE {column} = :id AND {_LIVE}",
         {
             "id": user_id if user_id is not None else case_id,
-            "now": engine._ts(engine.now()),
+            "now": engine.sql_ts(engine.now()),
             "why": reason,
         },
     )

@@ -233,7 +233,7 @@ def _counted_from(proc_key: tuple[str, int], name: str) -> str:
         return "delivery"
     if tm.scope == "sync":
         return "decision"
-    # Timers the initial state starts are anchored on the filing day (engine._start_timers).
+    # Timers the initial state starts are anchored on the filing day (engine.start_timers).
     return "filing" if name in proc.spec.initial_state.starts else "entry"
 
 
