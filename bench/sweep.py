@@ -60,11 +60,12 @@ import advance as adv
 from engine import schema as t
 from engine import sql
 from engine.clock import FixedClock
+from engine.core import GENESIS, _event_body, event_hash
 from engine.db import Database, to_pyformat
 from engine.deadlines import Deadlines
 from engine.definitions import builtin
 from engine.demo import add_staff
-from engine.service import GENESIS, Actor, Engine, _event_body, canonical, event_hash
+from engine.service import Actor, Engine, canonical
 from states.calendar import Period, WorkCalendar
 
 BENCH = "sweep"

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from engine import notices as letters
 from engine import schema as t
 from engine import sql
-from engine.service import REMINDER_TIME, SYSTEM, Engine, _Case, canonical
+from engine.core import REMINDER_TIME, _Case
+from engine.service import SYSTEM, Engine, canonical
 from states.calendar import DayOverride, Period, WorkCalendar
 from states.errors import FieldError, InvalidPayload, RedressError
 from states.machine import Procedure

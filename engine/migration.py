@@ -22,8 +22,9 @@ from typing import Any
 
 from engine import schema as t
 from engine import sql
+from engine.core import _Case
 from engine.definitions import StoredVersion
-from engine.service import Actor, Engine, _Case, canonical
+from engine.service import Actor, Engine, canonical
 from states.calendar import Period, WorkCalendar
 from states.errors import Conflict, FieldError, Forbidden, InvalidPayload
 from states.machine import Procedure

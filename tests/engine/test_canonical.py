@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.service import _canonical_stdlib, canonical, loads
+from engine.core import _canonical_stdlib, loads
+from engine.service import canonical
 from states.machine import json_problem
 
 

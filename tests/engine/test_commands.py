@@ -230,7 +230,7 @@ def test_one_open_case_per_record_and_procedure(world: World) -> None:
 
 def test_a_taken_case_number_is_drawn_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Case numbers are random; one already taken inserts nothing and the next is tried."""
-    import engine.service as service
+    import engine.commands as service  # where cases are opened
 
     first = open_objection(world)
     taken = first.case_no[-6:]
