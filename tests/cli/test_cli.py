@@ -237,3 +237,30 @@ def test_procedures_schema_is_json_schema(cli_env: str) -> None:
     assert schema["$schema"].endswith("2020-12/schema")
     jsonschema.Draft202012Validator.check_schema(schema)
     assert {"states", "triggers", "timers", "case_prefix"} <= set(schema["properties"])
+
+
+def test_procedures_diff_names_what_changed(cli_env: str, tmp_path: Path) -> None:
+    import yaml
+
+    from engine.definitions import BUILTIN_DIR
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    doc = yaml.safe_load((BUILTIN_DIR / "objection" / "default-v1.yaml").read_text("utf-8"))
+    doc["version"] = 2
+    next(t for t in doc["timers"] if t["name"] == "verify")["period"] = "4 working days"
+    doc["timers"] = [t for t in doc["timers"] if t["name"] != "testing_due"]
+    for s in doc["states"]:
+        s["pauses"] = [n for n in s.get("pauses", []) if n != "testing_due"]
+        s["starts"] = [n for n in s.get("starts", []) if n != "testing_due"]
+    path = tmp_path / "v2.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    assert runner.invoke(app, ["procedures", "deploy", str(path)]).exit_code == 0
+    out = runner.invoke(app, ["procedures", "diff", "objection", "1", "2"])
+    assert out.exit_code == 0, out.output
+    assert "~ timer verify: period 5 working days → 4 working days" in out.output
+    assert "- timer testing_due" in out.output and "~ state testing" in out.output
+    across = runner.invoke(app, ["procedures", "diff", "objection", "default:1", "henan:1"])
+    assert "~ timer verify: period 5 working days → 3 working days" in across.output
+    assert "~ procedure jurisdiction: default → henan" in across.output
+    bad = runner.invoke(app, ["procedures", "diff", "objection", "1", "x"])
+    assert bad.exit_code == 2

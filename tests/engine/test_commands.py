@@ -245,7 +245,7 @@ def test_a_taken_case_number_is_drawn_again(world: World, monkeypatch: pytest.Mo
 
 
 def test_codes_use_the_whole_alphabet() -> None:
-    from engine.service import _CODE_ALPHABET, _random_code
+    from engine.core import _CODE_ALPHABET, _random_code
 
     seen = "".join(_random_code(10) for _ in range(300))
     assert set(seen) == set(_CODE_ALPHABET)
