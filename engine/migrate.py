@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +27,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     one way in for every definition, the built-in ones included (engine/definitions.py)."""
     if engine.dialect.name == "sqlite":
         _ensure_sqlite_dir(engine)
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         command.upgrade(alembic_config(conn), revision)
         if revision == "head":
             from engine.definitions import catalog, install_builtin
@@ -36,8 +38,32 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: sa.Engine, revision: str) -> None:
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         command.downgrade(alembic_config(conn), revision)
+
+
+@contextmanager
+def _migrating(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One transaction for the whole migration. On SQLite, changing a table's columns means
+    rebuilding it (copy, drop, rename), which foreign keys from other tables forbid: they are
+    switched off for the migration (possible only outside a transaction, as Alembic advises),
+    and every reference is checked before the commit instead."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left broken references: {broken[:5]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def current(engine: sa.Engine) -> str | None:
