@@ -83,7 +83,6 @@ class Administration:
         if not n:
             raise NotFound(f"no department {dept_id!r}", f"没有部门“{dept_id}”")
         self._departments = None
-        self._jurisdictions.clear()
 
     def add_user(
         self: Engine, name: str, role: str, department_id: str, email: str | None = None

@@ -175,6 +175,7 @@ class CaseCommands:
                 "p": procedure,
                 "v": proc.version,
                 "def": def_id,
+                "j": str(jurisdiction),
                 "s": state,
                 "r": record_id,
                 "d": dept,
@@ -217,6 +218,7 @@ class CaseCommands:
                 person_text,
                 rec_subject,
                 definition_id=def_id,
+                jurisdiction=str(jurisdiction),
             )
             started = self.start_timers(
                 tx, proc, case, proc.spec.initial_state.starts, now, anchor=filed

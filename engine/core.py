@@ -130,6 +130,7 @@ class _Case:
     applicant_json: str = "{}"
     subject_name: str = ""
     definition_id: int = 0  # the stored definition (procedure_versions.id) it runs under
+    jurisdiction: str = "default"  # whose calendar its deadlines count on, for life
     detail: dict[str, Any] = field(default_factory=dict)
     row: tuple[Any, ...] = ()  # as read by CASE_FOR_COMMAND
 

@@ -188,6 +188,8 @@ cases = sa.Table(
     sa.Column("definition_version", sa.Integer(), nullable=False),
     # The exact stored definition the case runs under, for life (or until migrated).
     _fk("definition_id", "procedure_versions.id"),
+    # The handling department's jurisdiction when the case was filed: its calendar, for life.
+    sa.Column("jurisdiction", sa.String(40), nullable=False, server_default="default"),
     sa.Column("state", sa.String(40), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
     # NULL: a case about a subject without a published record (a complaint, a request).

@@ -80,7 +80,6 @@ class Engine(Administration, RecordKeeping, CaseCommands, Timers, Notifying, Cas
         # What the operators' calendar data looked like when `calendar` was built.
         self.calendar_stamp: tuple[Any, ...] | None = None
         self._departments: dict[str, dict[str, str]] | None = None
-        self._jurisdictions: dict[str, str] = {}
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -148,6 +147,7 @@ class Engine(Administration, RecordKeeping, CaseCommands, Timers, Notifying, Cas
             row[13],
             row[14],
             definition_id=row[sql.CASE_DEFINITION_ID],
+            jurisdiction=row[sql.CASE_JURISDICTION],
             row=row,
         )
 
@@ -176,29 +176,19 @@ class Engine(Administration, RecordKeeping, CaseCommands, Timers, Notifying, Cas
         if self._departments is None:
             with self.db.read() as conn:
                 rows = conn.execute(
-                    sa.select(
-                        t.departments.c.id,
-                        t.departments.c.name_zh,
-                        t.departments.c.name_en,
-                        t.departments.c.jurisdiction,
-                    )
+                    sa.select(t.departments.c.id, t.departments.c.name_zh, t.departments.c.name_en)
                 ).all()
             self._departments = {r[0]: {"zh": r[1], "en": r[2]} for r in rows}
-            self._jurisdictions = {r[0]: r[3] for r in rows}
         return self._departments
 
-    def jurisdiction_of(self, department_id: str) -> str:
-        """The jurisdiction whose rules and calendar the department's cases follow."""
-        if department_id not in self._jurisdictions:
-            self._departments = None
-            self.department_names()
-        return self._jurisdictions.get(department_id, "default")
-
     def calendar_of(self, case: _Case) -> WorkCalendar:
-        """The working-day calendar a case's deadlines count on: its jurisdiction's."""
-        if not self.calendars:
-            return self.calendar
-        return self.calendars.get(self.jurisdiction_of(case.department_id), self.calendar)
+        """The working-day calendar a case's deadlines count on: that of the jurisdiction it
+        was filed in (kept on the case, so every process agrees without a cache)."""
+        return (
+            self.calendars.get(case.jurisdiction, self.calendar)
+            if self.calendars
+            else self.calendar
+        )
 
     def event_row(
         self,

@@ -17,7 +17,8 @@ SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
        r.determining_unit, c.applicant, r.subject_name,
        r.version, r.status, r.disputed, r.severity, r.published_from, r.content,
        r.repair_barred_until, r.source_category, r.decision_date,
-       c.filed_on, c.opened_at, c.closed_at, r.subject_identifier, c.definition_id
+       c.filed_on, c.opened_at, c.closed_at, r.subject_identifier, c.definition_id,
+       c.jurisdiction
 FROM cases c JOIN credit_records r ON r.id = c.record_id
 WHERE c.id = :id
 """
@@ -30,7 +31,7 @@ SELECT c.id, c.procedure, c.definition_version, c.state, c.version, c.record_id,
        c.department_id, c.assignee_id, c.data, c.event_seq, c.last_hash, c.case_no,
        NULL, c.applicant, NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       c.filed_on, c.opened_at, c.closed_at, NULL, c.definition_id
+       c.filed_on, c.opened_at, c.closed_at, NULL, c.definition_id, c.jurisdiction
 FROM cases c
 WHERE c.id = :id AND c.record_id IS NULL
 """
@@ -54,11 +55,11 @@ WHERE id = :id AND version = :version
 
 # A new case; a case number already taken inserts nothing (and returns no id).
 CASE_INSERT = """
-INSERT INTO cases (case_no, procedure, definition_version, definition_id, state, version,
-       record_id,
+INSERT INTO cases (case_no, procedure, definition_version, definition_id, jurisdiction, state,
+       version, record_id,
        department_id, assignee_id, applicant, data, filed_on, opened_at, updated_at, closed_at,
        event_seq, last_hash, access_code_hash, idempotency_key, request_hash)
-VALUES (:no, :p, :v, :def, :s, 1, :r, :d, NULL, :a, :data, :f, :at, :at, NULL, 0, :h, :code,
+VALUES (:no, :p, :v, :def, :j, :s, 1, :r, :d, NULL, :a, :data, :f, :at, :at, NULL, 0, :h, :code,
        :k, :rh)
 ON CONFLICT (case_no) DO NOTHING
 RETURNING id
@@ -75,7 +76,7 @@ VALUES (:case_id, :seq, :trigger, :from_state, :to_state, :case_version, :actor,
 
 CASE_RECORD = slice(15, 24)
 CASE_FILED_ON, CASE_OPENED_AT, CASE_CLOSED_AT, CASE_SUBJECT_IDENTIFIER = 24, 25, 26, 27
-CASE_DEFINITION_ID = 28
+CASE_DEFINITION_ID, CASE_JURISDICTION = 28, 29
 
 # The record's columns after the id (as CASE_FOR_COMMAND's CASE_RECORD), then two of its own.
 RECORD_STATE = slice(1, 10)

@@ -103,6 +103,14 @@ def test_a_local_holiday_moves_deadlines_in_its_jurisdiction_only(world: World) 
         payload={"grounds": "记录有误", "commitment_signed": True},
     )
     assert timers(world, later.case_id)["formal_check"]["due_day"] == date(2026, 4, 10)
+    # The department moves back; its running cases keep the jurisdiction they were filed in.
+    world.engine.set_jurisdiction("hrss", "default")
+    hrss = world.actor("hrss_handler")
+    world.engine.advance(local.case_id, "accept", hrss, {}, 1)
+    drive(world, national.case_id, "objection", ["accept"])
+    # Marking disputed: 1 working day from Tue 7 April, and 8 April is Shanghai's day off.
+    assert timers(world, local.case_id)["mark_due"]["due_day"] == date(2026, 4, 9)
+    assert timers(world, national.case_id)["mark_due"]["due_day"] == date(2026, 4, 8)
 
 
 def test_jurisdiction_names_are_checked(world: World) -> None:

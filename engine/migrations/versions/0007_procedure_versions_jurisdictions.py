@@ -71,6 +71,11 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("definition_id", ID, nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "jurisdiction", sa.String(length=40), server_default="default", nullable=False
+            )
+        )
 
     conn = op.get_bind()
     if conn.execute(sa.text("SELECT count(*) FROM cases")).scalar():
@@ -102,6 +107,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             op.f("fk_cases_definition_id_procedure_versions"), type_="foreignkey"
         )
+        batch_op.drop_column("jurisdiction")
         batch_op.drop_column("definition_id")
     with op.batch_alter_table("departments", schema=None) as batch_op:
         batch_op.drop_column("jurisdiction")
