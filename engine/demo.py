@@ -37,6 +37,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "review_confirm": {"reasons": "原决定正确"},
     "review_overturn": {"reasons": "原决定认定事实不清"},
     "finalize": {},
+    "close_after_waiver": {"waived_on": "2026-04-07"},
     "restore_reputation": {"measures": "在信用网站发布更正声明"},
     "withdraw": {},
     "evidence_lapsed": {},
@@ -50,6 +51,9 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "deny": {"reasons": "未履行行政处罚决定", "legal_basis": "《信用修复管理办法》第十条"},
     "revoke_repair": {"reasons": "提供虚假材料", "legal_basis": "《信用修复管理办法》第二十条"},
 }
+
+# Payload fields that are a date of something the applicant did, filled in with today.
+DATED = {"close_after_waiver": "waived_on", "record_delivery": "delivered_on"}
 
 OBJECTION_PATHS: dict[str, list[str]] = {
     "submitted": [],
@@ -77,7 +81,7 @@ OBJECTION_PATHS: dict[str, list[str]] = {
         "propose_decision",
         "approve_decision",
         "notify",
-        "finalize",
+        "close_after_waiver",
     ],
     "closed": [
         "accept",
@@ -85,7 +89,7 @@ OBJECTION_PATHS: dict[str, list[str]] = {
         "propose_decision",
         "approve_decision",
         "notify",
-        "finalize",
+        "close_after_waiver",
         "restore_reputation",
     ],
     "not_accepted": ["reject"],
@@ -160,8 +164,8 @@ class Staff:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def for_trigger(self, procedure: str, trigger: str) -> Actor:
-        if trigger in ("deem_withdrawn", "evidence_lapsed"):
-            return SYSTEM
+        if trigger in ("deem_withdrawn", "evidence_lapsed", "finalize"):
+            return SYSTEM  # the clock's
         return self.actors[actor_key(procedure, trigger)]
 
 
@@ -189,6 +193,9 @@ def drive(
     for trig in steps:
         version = engine.case_view(case_id, SYSTEM)["version"]
         payload = (payloads or {}).get(trig, PAYLOADS[trig])
+        if trig in DATED and trig not in (payloads or {}):
+            # A date the applicant gave: today's, whatever day the demo runs on.
+            payload = {**payload, DATED[trig]: engine.today().isoformat()}
         engine.advance(case_id, trig, staff.for_trigger(procedure, trig), payload, version)
 
 

@@ -145,6 +145,24 @@ def delivery_date_valid(ctx: Context) -> Verdict:
     return OK
 
 
+def waiver_date_valid(ctx: Context) -> Verdict:
+    """A written waiver of the review (复核) dated between the filing and today."""
+    raw = ctx.payload.get("waived_on")
+    if raw is None:
+        return OK  # a required field: the payload check reports it
+    day = date.fromisoformat(str(raw))
+    filed = ctx.case_data.get("filed_on")
+    if day > ctx.today:
+        return Verdict(
+            False, "放弃复核的日期不能晚于今天", "the waiver cannot be dated in the future"
+        )
+    if filed and day < date.fromisoformat(str(filed)):
+        return Verdict(
+            False, "放弃复核的日期不能早于申请日期", "the waiver cannot be dated before the filing"
+        )
+    return OK
+
+
 def corrections_given(ctx: Context) -> Verdict:
     outcome = ctx.payload.get("outcome")
     if outcome in CONTENT_OUTCOMES and not str(ctx.payload.get("corrections") or "").strip():
@@ -252,4 +270,5 @@ GUARDS: Mapping[str, Guard] = {
     "first_stage_supplement": first_stage_supplement,
     "review_by_next_level": review_by_next_level,
     "delivery_date_valid": delivery_date_valid,
+    "waiver_date_valid": waiver_date_valid,
 }

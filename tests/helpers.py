@@ -49,7 +49,7 @@ def open_repair(
 def actor_for(w: World, procedure: str, trigger: str) -> Actor:
     return (
         SYSTEM
-        if trigger in ("deem_withdrawn", "evidence_lapsed")
+        if trigger in ("deem_withdrawn", "evidence_lapsed", "finalize")
         else w.actor(actor_key(procedure, trigger))
     )
 

@@ -164,8 +164,9 @@ def test_objection_from_application_to_closure(api: Api) -> None:
         pass
     view = api.case(me.case_id)
     assert [d["status"] for d in view["deadlines"] if d["timer"] == "withdraw_due"] == ["stopped"]
-    # The handler closes the review window; the listing was wrongful, so reputation is restored.
-    me.staff("finalize", "office_handler")
+    # The applicant waives the review in writing; the listing was wrongful, so reputation is
+    # restored.
+    me.staff("close_after_waiver", "office_handler", {"waived_on": "2026-04-09"})
     me.sees("restoring", "恢复信誉中", next_what="恢复信誉期限", next_due="2026-04-23")
     me.staff("restore_reputation", "office_handler", {"measures": "在信用网站发布更正声明"})
     s = me.sees("closed", "已办结", closed=True, actions=[])

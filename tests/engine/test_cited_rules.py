@@ -396,3 +396,41 @@ def test_repair_eligibility_begins_the_day_after_the_minimum_period(world: World
     on(world, "2026-05-01 10:00")
     assert open_repair(world, rec).state == "submitted"
     assert PAYLOADS["request_supplement"]["items"]
+
+
+def test_the_review_window_is_not_cut_short(world: World) -> None:
+    """The applicant has 15 days from the result notice's delivery to ask for a review
+    (复核): only the clock closes the case when they pass, or staff on a written waiver."""
+    case = open_objection(world)
+    steps = ["accept", "mark_disputed", "propose_decision", "approve_decision", "notify"]
+    drive(world, case.case_id, "objection", steps, {"propose_decision": UPHELD})
+    handler = world.actor("office_handler")
+    version = world.engine.case_view(case.case_id, SYSTEM)["version"]
+    with pytest.raises(Forbidden):  # the window runs (waiting for the delivery, here)
+        world.engine.advance(case.case_id, "finalize", handler, {}, version)
+    with pytest.raises(TransitionNotAllowed, match="future"):
+        world.engine.advance(
+            case.case_id, "close_after_waiver", handler, {"waived_on": "2026-04-08"}, version
+        )
+    drive(
+        world,
+        case.case_id,
+        "objection",
+        ["record_delivery"],
+        {"record_delivery": {"delivered_on": "2026-04-07"}},
+    )
+    assert due(world, case.case_id, "review_window") == date(2026, 4, 22)
+    on(world, "2026-04-22 12:00")  # the last day: still open
+    Deadlines(world.engine).sweep()
+    assert world.engine.case_view(case.case_id, SYSTEM)["state"] == "notified"
+    on(world, "2026-04-23 00:00")  # the day after: the clock closes it
+    Deadlines(world.engine).sweep()
+    assert world.engine.case_view(case.case_id, SYSTEM)["state"] == "closed"
+
+    waived = open_objection(world)
+    drive(world, waived.case_id, "objection", steps, {"propose_decision": UPHELD})
+    version = world.engine.case_view(waived.case_id, SYSTEM)["version"]
+    done = world.engine.advance(
+        waived.case_id, "close_after_waiver", handler, {"waived_on": "2026-04-23"}, version
+    )
+    assert done.state == "closed"

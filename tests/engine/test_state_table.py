@@ -35,7 +35,7 @@ OBJECTION_ALLOWED: dict[str, set[str]] = {
     "answered": {"propose_decision", "withdraw", "request_extension"},
     "decision_proposed": {"approve_decision", "return_decision", "withdraw"},
     "decided": {"notify"},
-    "notified": {"request_review", "finalize", "record_delivery"},
+    "notified": {"request_review", "finalize", "close_after_waiver", "record_delivery"},
     "under_review": {"review_confirm", "review_overturn"},
     "restoring": {"restore_reputation"},
     "closed": set(),
