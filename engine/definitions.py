@@ -34,8 +34,8 @@ from states.document import Checked, canonical, check, digest
 from states.effects import EFFECTS
 from states.errors import Conflict, FieldError, InvalidDefinition, InvalidPayload, NotFound
 from states.guards import GUARDS
-from states.machine import Procedure
-from states.spec import ROLES, Catalog, Problem
+from states.machine import Procedure, compile_procedure
+from states.spec import ROLES, Catalog, Problem, validate_definition
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "states" / "procedures"
 _TEMPLATE_FILE = re.compile(r"^v(\d+)\.([a-z]+)\.html$")
@@ -223,8 +223,6 @@ class Definitions:
             data["effective_from"] = effective_from.isoformat()
         if jurisdiction is not None:
             data["jurisdiction"] = jurisdiction
-        from states.spec import validate_definition
-
         spec, problems = validate_definition(data, self.catalog)
         # The text's own problems (located) stand; the overridden values are checked again.
         if checked.problems:
@@ -297,8 +295,6 @@ class Definitions:
         return self._compile(def_id, content)
 
     def _compile(self, def_id: int, content: str) -> Procedure:
-        from states.machine import compile_procedure
-
         with self._lock:
             proc = self._compiled.get(def_id)
             if proc is None:
@@ -380,10 +376,8 @@ class Builtin:
             checked = check_file(path, cat)
             if not checked.ok:
                 raise InvalidDefinition(str(path), checked.problems)
-            from states.machine import Procedure as _P
-
             assert checked.spec is not None
-            proc = _P(checked.spec)
+            proc = Procedure(checked.spec)
             self._by_key[(proc.name, proc.version, checked.spec.jurisdiction)] = proc
 
     def names(self) -> list[str]:

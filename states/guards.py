@@ -129,38 +129,33 @@ def review_by_next_level(ctx: Context) -> Verdict:
     return OK
 
 
-def delivery_date_valid(ctx: Context) -> Verdict:
-    """A delivery recorded by hand happened between the filing and today."""
-    raw = ctx.payload.get("delivered_on")
+def _dated_between_filing_and_today(
+    ctx: Context, field: str, what_zh: str, what_en: str
+) -> Verdict:
+    """A date the applicant's or a letter's act happened on: not after today, not before the
+    filing (a required field: when missing, the payload check reports it)."""
+    raw = ctx.payload.get(field)
     if raw is None:
-        return OK  # a required field: the payload check reports it
+        return OK
     day = date.fromisoformat(str(raw))
     filed = ctx.case_data.get("filed_on")
     if day > ctx.today:
-        return Verdict(False, "送达日期不能晚于今天", "the delivery date cannot be in the future")
+        return Verdict(False, f"{what_zh}不能晚于今天", f"{what_en} cannot be in the future")
     if filed and day < date.fromisoformat(str(filed)):
         return Verdict(
-            False, "送达日期不能早于申请日期", "the delivery date cannot be before the filing"
+            False, f"{what_zh}不能早于申请日期", f"{what_en} cannot be before the filing"
         )
     return OK
+
+
+def delivery_date_valid(ctx: Context) -> Verdict:
+    """A delivery recorded by hand happened between the filing and today."""
+    return _dated_between_filing_and_today(ctx, "delivered_on", "送达日期", "the delivery date")
 
 
 def waiver_date_valid(ctx: Context) -> Verdict:
     """A written waiver of the review (复核) dated between the filing and today."""
-    raw = ctx.payload.get("waived_on")
-    if raw is None:
-        return OK  # a required field: the payload check reports it
-    day = date.fromisoformat(str(raw))
-    filed = ctx.case_data.get("filed_on")
-    if day > ctx.today:
-        return Verdict(
-            False, "放弃复核的日期不能晚于今天", "the waiver cannot be dated in the future"
-        )
-    if filed and day < date.fromisoformat(str(filed)):
-        return Verdict(
-            False, "放弃复核的日期不能早于申请日期", "the waiver cannot be dated before the filing"
-        )
-    return OK
+    return _dated_between_filing_and_today(ctx, "waived_on", "放弃复核的日期", "the waiver date")
 
 
 def corrections_given(ctx: Context) -> Verdict:
