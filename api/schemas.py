@@ -44,13 +44,22 @@ class ApplicantIn(BaseModel):
             "phone": "13800000000",
         }
     )
-    kind: SubjectKind
-    name: Annotated[Text, Field(min_length=1, max_length=200)]
-    identifier: Annotated[
-        Text, Field(min_length=1, max_length=40, description="统一社会信用代码 or 居民身份证号")
-    ]
+    kind: SubjectKind | None = Field(None, description="Required unless anonymous")
+    name: Annotated[Text, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="Required unless anonymous"
+    )
+    identifier: (
+        Annotated[
+            Text,
+            Field(min_length=1, max_length=40, description="统一社会信用代码 or 居民身份证号"),
+        ]
+        | None
+    ) = Field(None, description="Required unless the procedure makes it optional (complaints)")
     email: Annotated[Text, Field(max_length=200)] | None = None
     phone: Annotated[Text, Field(max_length=40)] | None = None
+    anonymous: bool | None = Field(
+        None, description="An anonymous filing (complaints): no name or contact details kept"
+    )
 
 
 class RecordIn(BaseModel):
@@ -145,15 +154,21 @@ class CaseIn(BaseModel):
         }
     )
     procedure: Procedure
-    record_id: Id
+    record_id: Id | None = Field(
+        None, description="The published record; none for complaints and identifications"
+    )
     applicant: ApplicantIn
     payload: dict[str, Any] = Field(
         default_factory=dict,
         description="The application's own fields: objection — grounds, commitment_signed; "
-        "repair — grounds, obligations_met, commitment_signed.",
+        "repair — grounds, obligations_met, commitment_signed; complaint — channel, "
+        "subject_name, grounds (subject_kind, subject_identifier); identification — facts.",
     )
     filed_on: date | None = Field(None, description="Defaults to today (Asia/Shanghai)")
     department_id: Annotated[Text, Field(max_length=64)] | None = None
+    access_code: bool = Field(
+        True, description="False: the applicant keeps no access code (an anonymous complainant)"
+    )
 
 
 class OpenedOut(BaseModel):
@@ -692,9 +707,45 @@ class StatusOut(BaseModel):
     deadlines: list[StatusDeadline]
     timeline: list[TimelineEntry]
     actions: list[str]
+    # Steps open to the applicant beyond supplement, review and withdrawal, with their fields
+    # (take them with POST /status/{case_no}/actions).
+    other_actions: list[dict[str, Any]] = Field(default_factory=list)
     version: int
     record: dict[str, Any] | None
     notices: list[MyNotice] = Field(default_factory=list)
+
+
+class ComplaintIn(BaseModel):
+    model_config = _input(
+        {
+            "complainant": {"kind": "person", "name": "张某", "phone": "13800000000"},
+            "subject_kind": "government",
+            "subject_name": "某区城市管理局",
+            "grounds": "该局拖欠我公司工程款两年未付",
+        },
+        {
+            "complainant": {"anonymous": True},
+            "keep_access_code": True,
+            "subject_name": "某区城市管理局",
+            "grounds": "该局工作人员推诿塞责",
+        },
+    )
+    complainant: ApplicantIn
+    # Without an access code an anonymous complainant cannot follow the case at all.
+    keep_access_code: bool = True
+    subject_kind: Literal["government", "civil_servant", "enterprise", "person"] | None = None
+    subject_name: Annotated[Text, Field(min_length=1, max_length=200)]
+    subject_identifier: Annotated[Text, Field(max_length=18)] | None = None
+    grounds: Annotated[Text, Field(min_length=1, max_length=4000)]
+
+
+class ActionIn(BaseModel):
+    model_config = _input(
+        {"trigger": "file_statement", "payload": {"statement": "款项已全部支付"}},
+        {"trigger": "request_reexamination", "payload": {"reexam_grounds": "不认可办理结果"}},
+    )
+    trigger: Annotated[str, Field(pattern="^[a-z][a-z0-9_]{0,39}$")]
+    payload: dict[str, Any] = Field(default_factory=dict)
 
 
 class ReviewIn(BaseModel):

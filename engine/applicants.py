@@ -47,7 +47,9 @@ _APPLICANT_NOTICES = (
     "WHERE case_id = :id AND lang = :lang AND recipient = 'applicant' ORDER BY id"
 )
 
-# What the applicant can do through /status: supply documents, ask for a review, withdraw.
+# What the applicant can do through /status with a form of its own: supply documents, ask
+# for a review, withdraw. Any other trigger open to the applicant (a party's statement, a
+# rectification report, a request for re-examination) gets a form made from its fields.
 APPLICANT_ACTIONS = ("supplement", "request_review", "withdraw")
 
 
@@ -184,6 +186,7 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             "paused": d["status"] == "paused",
             "on_delivery": d["status"] == "waiting",
         }
+    allowed = list(engine.allowed_triggers(proc, case, actor, rec))
     notices = tx.all(
         _APPLICANT_NOTICES, {"id": case.id, "lang": "en" if lang.startswith("en") else "zh"}
     )
@@ -208,10 +211,23 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             for d in running
         ],
         "timeline": timeline,
-        "actions": [
-            trig
-            for trig in engine.allowed_triggers(proc, case, actor, rec)
-            if trig in APPLICANT_ACTIONS
+        "actions": allowed,
+        "other_actions": [
+            {
+                "trigger": trig,
+                "label": proc.branches[trig][0].label.get(lang),
+                "fields": [
+                    {
+                        "name": f,
+                        "label": proc.fields[f].label.get(lang),
+                        "type": proc.fields[f].type,
+                        "required": f in proc.branches[trig][0].required,
+                    }
+                    for f in (*proc.branches[trig][0].required, *proc.branches[trig][0].optional)
+                ],
+            }
+            for trig in allowed
+            if trig not in APPLICANT_ACTIONS
         ],
         "version": case.version,
         "record": None if rec is None else {"status": rec.status, "disputed": rec.disputed},

@@ -24,6 +24,7 @@ from engine.core import (
     canonical,
 )
 from engine.db import Slot, Tx
+from engine.sessions import end_sessions_in
 from states.errors import (
     Conflict,
     FieldError,
@@ -38,10 +39,8 @@ from states.errors import (
 from states.guards import GUARDS, Context
 from states.identifiers import IdentifierError, validate_subject_identifier
 from states.machine import Procedure, check_json, is_clean_text
-from states.records import (
-    SUBJECT_KINDS,
-    RecordState,
-)
+from states.records import SUBJECT_KINDS, RecordState
+from states.spec import ApplicantSpec, OpensSpec
 
 if TYPE_CHECKING:
     from engine.service import Engine
@@ -52,7 +51,7 @@ class CaseCommands:
         self: Engine,
         *,
         procedure: str,
-        record_id: int,
+        record_id: int | None,
         applicant: Mapping[str, Any],
         actor: Actor,
         payload: Mapping[str, Any] | None = None,
@@ -60,9 +59,12 @@ class CaseCommands:
         department_id: str | None = None,
         idempotency_key: str | None = None,
         files: Sequence[tuple[str, bytes]] = (),
+        access_code: bool = True,
     ) -> Opened:
         """Open a case; `files` (the application's evidence) are stored with it in one
-        transaction, as the applicant's own uploads."""
+        transaction, as the applicant's own uploads. `record_id` is None for a procedure
+        about a subject without a published record (a complaint). `access_code=False`: the
+        applicant keeps no way to follow the case (an anonymous complainant's choice)."""
         now = self.now()
         filed = filed_on or self.calendar.local_date(now)
         if filed > self.calendar.local_date(now):
@@ -79,7 +81,6 @@ class CaseCommands:
         prepared = self._attachments().prepare(files) if files else ()
         check_json(payload or {}, "payload")
         check_json(applicant, "applicant")
-        person = self._validate_applicant(applicant)
         if department_id and not (
             actor.is_office or actor.is_global or department_id == actor.department_id
         ):
@@ -88,73 +89,133 @@ class CaseCommands:
                 "only the credit office or an administrator files a case into another department",
                 "只有信用管理部门或管理员可以将案件分派给其他部门",
             )
-        code = _random_code(10)
         with self.db.tx() as tx:
-            dept = department_id or self._default_department(tx, actor)
-            jurisdiction = tx.scalar(
-                "SELECT jurisdiction FROM departments WHERE id = :id", {"id": dept}
+            return self.open_in(
+                tx,
+                procedure=procedure,
+                record_id=record_id,
+                applicant=applicant,
+                actor=actor,
+                payload=payload or {},
+                filed=filed,
+                now=now,
+                department_id=department_id,
+                idempotency_key=idempotency_key,
+                prepared=prepared,
+                access_code=access_code,
             )
-            if jurisdiction is None:
-                raise InvalidPayload(
-                    [
-                        FieldError(
-                            "department_id",
-                            "unknown",
-                            f"no department {dept!r}",
-                            f"没有部门“{dept}”",
-                        )
-                    ]
-                )
-            # The version in force on the filing day for the handling department's
-            # jurisdiction, read in this transaction: a version deployed a moment ago by any
-            # process applies.
-            def_id, proc = self.procedures.select(tx, procedure, str(jurisdiction), filed)
-            fields = proc.validate_intake(payload or {})
-            req_hash = hashlib.sha256(
-                canonical(
-                    # Who asks is part of the request: another caller reusing a key gets a
-                    # conflict, never someone else's case.
-                    {
-                        "p": procedure,
-                        "r": record_id,
-                        "a": person,
-                        "f": fields,
-                        "d": filed,
-                        "by": [actor.name, actor.role, actor.department_id],
-                    }
-                ).encode()
-            ).hexdigest()
-            if idempotency_key:
-                prior = tx.one(
-                    "SELECT id, case_no, request_hash, state, version, procedure, "
-                    "definition_version, definition_id FROM cases WHERE idempotency_key = :k",
-                    {"k": idempotency_key},
-                )
-                if prior is not None:
-                    if prior[2] != req_hash:
-                        raise IdempotencyConflict(
-                            "this idempotency key was used for a different application",
-                            "该幂等键已用于另一份申请",
-                        )
-                    return Opened(
-                        prior[0],
-                        prior[1],
-                        prior[3],
-                        prior[4],
-                        prior[5],
-                        prior[6],
-                        None,
-                        replayed=True,
-                        definition_id=prior[7],
+
+    def open_in(
+        self: Engine,
+        tx: Tx,
+        *,
+        procedure: str,
+        record_id: int | None,
+        applicant: Mapping[str, Any],
+        actor: Actor,
+        payload: Mapping[str, Any],
+        filed: date,
+        now: datetime,
+        department_id: str | None = None,
+        idempotency_key: str | None = None,
+        prepared: Sequence[Any] = (),
+        access_code: bool = True,
+        department_field: str = "department_id",
+    ) -> Opened:
+        """Open a case in the caller's transaction (a command that opens another case, as a
+        complaint opens an identification, commits both or neither)."""
+        dept = department_id or self._default_department(tx, actor)
+        jurisdiction = tx.scalar(
+            "SELECT jurisdiction FROM departments WHERE id = :id", {"id": dept}
+        )
+        if jurisdiction is None:
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        department_field,
+                        "unknown",
+                        f"no department {dept!r}",
+                        f"没有部门“{dept}”",
                     )
-            rec, rec_unit, rec_subject = self._load_record_and_unit(tx, record_id)
-            ctx = Context(
-                case_data={}, payload=fields, record=rec, today=filed, rules=proc.spec.rules
+                ]
             )
-            for gname in proc.spec.intake_guards:
-                verdict = GUARDS[gname](ctx)
-                if not verdict.ok:
-                    raise Ineligible(verdict.reason_en, verdict.reason_zh, verdict.earliest)
+        # The version in force on the filing day for the handling department's
+        # jurisdiction, read in this transaction: a version deployed a moment ago by any
+        # process applies.
+        def_id, proc = self.procedures.select(tx, procedure, str(jurisdiction), filed)
+        spec = proc.spec
+        if spec.record == "required" and record_id is None:
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "record_id",
+                        "required",
+                        f"a {procedure} case is about a published record: record_id is required",
+                        "此类案件须针对一条已公示的记录，record_id 必填",
+                    )
+                ]
+            )
+        if spec.record == "none" and record_id is not None:
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "record_id",
+                        "unexpected",
+                        f"a {procedure} case is not about a published record: leave record_id out",
+                        "此类案件不针对已公示的记录，请勿填写 record_id",
+                    )
+                ]
+            )
+        person = self._validate_applicant(applicant, proc)
+        fields = proc.validate_intake(payload)
+        req_hash = hashlib.sha256(
+            canonical(
+                # Who asks is part of the request: another caller reusing a key gets a
+                # conflict, never someone else's case.
+                {
+                    "p": procedure,
+                    "r": record_id,
+                    "a": person,
+                    "f": fields,
+                    "d": filed,
+                    "by": [actor.name, actor.role, actor.department_id],
+                }
+            ).encode()
+        ).hexdigest()
+        if idempotency_key:
+            prior = tx.one(
+                "SELECT id, case_no, request_hash, state, version, procedure, "
+                "definition_version, definition_id FROM cases WHERE idempotency_key = :k",
+                {"k": idempotency_key},
+            )
+            if prior is not None:
+                if prior[2] != req_hash:
+                    raise IdempotencyConflict(
+                        "this idempotency key was used for a different application",
+                        "该幂等键已用于另一份申请",
+                    )
+                return Opened(
+                    prior[0],
+                    prior[1],
+                    prior[3],
+                    prior[4],
+                    prior[5],
+                    prior[6],
+                    None,
+                    replayed=True,
+                    definition_id=prior[7],
+                )
+        rec: RecordState | None = None
+        rec_unit: str | None = None
+        rec_subject = ""
+        if record_id is not None:
+            rec, rec_unit, rec_subject = self._load_record_and_unit(tx, record_id)
+        ctx = Context(case_data={}, payload=fields, record=rec, today=filed, rules=spec.rules)
+        for gname in spec.intake_guards:
+            verdict = GUARDS[gname](ctx)
+            if not verdict.ok:
+                raise Ineligible(verdict.reason_en, verdict.reason_zh, verdict.earliest)
+        if record_id is not None:
             dup = tx.scalar(
                 "SELECT case_no FROM cases WHERE record_id = :r AND procedure = :p "
                 "AND closed_at IS NULL",
@@ -166,102 +227,139 @@ class CaseCommands:
                     f"record {record_id} already has an open {procedure} case",
                     "该记录已有办理中的同类案件",
                 )
-            state = proc.initial
-            at = self.sql_ts(now)
-            payload_text = canonical({"applicant": person, **fields})
-            detail: dict[str, Any] = {}
-            person_text = canonical(person)
-            row = {
-                "p": procedure,
-                "v": proc.version,
-                "def": def_id,
-                "j": str(jurisdiction),
-                "s": state,
-                "r": record_id,
-                "d": dept,
-                "a": person_text,
-                "f": self.sql_date(filed),
-                "at": at,
-                "h": GENESIS,
-                "code": self.hash_secret(code),
-                "k": idempotency_key,
-                "rh": req_hash,
-            }
-            prefix = f"{proc.spec.case_prefix}{filed:%Y%m%d}"
-            # Random, so case numbers cannot be enumerated; a number already taken (rare)
-            # inserts nothing and the next one is tried.
-            for _ in range(8):
-                case_no = prefix + _random_code(6)
-                data = {**fields, "case_no": case_no, "filed_on": filed.isoformat()}
-                inserted = tx.scalar(
-                    sql.CASE_INSERT, {**row, "no": case_no, "data": canonical(data)}
-                )
-                if inserted is not None:
-                    break
-            else:  # pragma: no cover
-                raise Conflict("could not allocate a case number", "无法分配案件编号")
-            case_id = int(inserted)
-            case = _Case(
-                case_id,
-                procedure,
-                proc.version,
-                state,
-                1,
-                record_id,
-                dept,
-                None,
-                data,
-                0,
-                GENESIS,
-                case_no,
-                rec_unit,
-                person_text,
-                rec_subject,
-                definition_id=def_id,
-                jurisdiction=str(jurisdiction),
+        code = _random_code(10)
+        state = proc.initial
+        at = self.sql_ts(now)
+        payload_text = canonical({"applicant": person, **fields})
+        detail: dict[str, Any] = {}
+        person_text = canonical(person)
+        row = {
+            "p": procedure,
+            "v": proc.version,
+            "def": def_id,
+            "j": str(jurisdiction),
+            "s": state,
+            "r": record_id,
+            "d": dept,
+            "a": person_text,
+            "f": self.sql_date(filed),
+            "at": at,
+            "h": GENESIS,
+            # Without an access code the hash is of a code nobody is told: no one signs in.
+            "code": self.hash_secret(code if access_code else _random_code(32)),
+            "k": idempotency_key,
+            "rh": req_hash,
+        }
+        prefix = f"{spec.case_prefix}{filed:%Y%m%d}"
+        # Random, so case numbers cannot be enumerated; a number already taken (rare)
+        # inserts nothing and the next one is tried.
+        for _ in range(8):
+            case_no = prefix + _random_code(6)
+            data = {**fields, "case_no": case_no, "filed_on": filed.isoformat()}
+            inserted = tx.scalar(sql.CASE_INSERT, {**row, "no": case_no, "data": canonical(data)})
+            if inserted is not None:
+                break
+        else:  # pragma: no cover
+            raise Conflict("could not allocate a case number", "无法分配案件编号")
+        case_id = int(inserted)
+        case = _Case(
+            case_id,
+            procedure,
+            proc.version,
+            state,
+            1,
+            record_id,
+            dept,
+            None,
+            data,
+            0,
+            GENESIS,
+            case_no,
+            rec_unit,
+            person_text,
+            rec_subject,
+            definition_id=def_id,
+            jurisdiction=str(jurisdiction),
+        )
+        started = self.start_timers(tx, proc, case, spec.initial_state.starts, now, anchor=filed)
+        if started:
+            detail["deadlines"] = started
+        notices = self._queue_notices(
+            tx, proc, case, spec.intake_notices, 1, now, "submit", fields, detail, rec
+        )
+        if notices:
+            detail["notices"] = notices
+        self.append_event(
+            tx,
+            case,
+            self.event_row(case, "submit", None, state, 1, actor, now, payload_text, detail),
+        )
+        tx.execute(sql.CASE_CHAIN_UPDATE, {"seq": 1, "hash": case.last_hash, "id": case_id})
+        if prepared:
+            # The public files as nobody in particular; the files are the case's applicant's.
+            who = (
+                Actor(name=f"applicant:{case_no}", role="applicant", case_id=case_id)
+                if actor.role == "applicant"
+                else actor
             )
-            started = self.start_timers(
-                tx, proc, case, proc.spec.initial_state.starts, now, anchor=filed
-            )
-            if started:
-                detail["deadlines"] = started
-            notices = self._queue_notices(
-                tx, proc, case, proc.spec.intake_notices, 1, now, "submit", fields, detail, rec
-            )
-            if notices:
-                detail["notices"] = notices
-            self.append_event(
-                tx,
-                case,
-                self.event_row(case, "submit", None, state, 1, actor, now, payload_text, detail),
-            )
-            tx.execute(sql.CASE_CHAIN_UPDATE, {"seq": 1, "hash": case.last_hash, "id": case_id})
-            if prepared:
-                # The public files as nobody in particular; the files are the case's applicant's.
-                who = (
-                    Actor(name=f"applicant:{case_no}", role="applicant", case_id=case_id)
-                    if actor.role == "applicant"
-                    else actor
-                )
-                self._attachments().record_in(tx, case, who, prepared, now)
+            self._attachments().record_in(tx, case, who, prepared, now)
         return Opened(
-            case_id, case_no, state, 1, procedure, proc.version, code, definition_id=def_id
+            case_id,
+            case_no,
+            state,
+            1,
+            procedure,
+            proc.version,
+            code if access_code else None,
+            definition_id=def_id,
         )
 
-    def _validate_applicant(self: Engine, applicant: Mapping[str, Any]) -> dict[str, Any]:
+    def _validate_applicant(
+        self: Engine, applicant: Mapping[str, Any], proc: Procedure | None = None
+    ) -> dict[str, Any]:
+        """The applicant as stored: checked against who the procedure accepts (its kinds,
+        whether an identifier is needed, whether an anonymous filing is allowed)."""
         if not isinstance(applicant, Mapping):
             raise InvalidPayload([FieldError("applicant", "type", "must be an object", "须为对象")])
+        who = proc.spec.applicant if proc is not None else ApplicantSpec()
+        if applicant.get("anonymous") is True:
+            if not who.anonymous:
+                raise InvalidPayload(
+                    [
+                        FieldError(
+                            "applicant.anonymous",
+                            "not_allowed",
+                            "this procedure takes no anonymous filings",
+                            "此类申请不接受匿名提交",
+                        )
+                    ]
+                )
+            extra = sorted(set(applicant) - {"anonymous"})
+            if extra:
+                # Anonymous means no name and no contact details are kept.
+                raise InvalidPayload(
+                    [
+                        FieldError(
+                            f"applicant.{k}",
+                            "anonymous",
+                            "an anonymous filing keeps no name or contact details",
+                            "匿名提交不留存姓名和联系方式",
+                        )
+                        for k in extra
+                    ]
+                )
+            return {"kind": "person", "name": "", "identifier": "", "anonymous": True}
         errors: list[FieldError] = []
         kind = applicant.get("kind")
         name = str(applicant.get("name") or "").strip()
         ident = str(applicant.get("identifier") or "")
-        if kind not in SUBJECT_KINDS:
+        if kind not in who.kinds:
             errors.append(
                 FieldError(
                     "applicant.kind",
                     "choice",
-                    f"must be one of {', '.join(SUBJECT_KINDS)}",
-                    f"须为{'、'.join(SUBJECT_KINDS)}之一",
+                    f"must be one of {', '.join(who.kinds)}",
+                    f"须为{'、'.join(who.kinds)}之一",
                 )
             )
         if not name:
@@ -270,7 +368,7 @@ class CaseCommands:
             errors.append(
                 FieldError("applicant.name", "too_long", "at most 200 characters", "最多200个字符")
             )
-        if kind in SUBJECT_KINDS:
+        if kind in who.kinds and kind in SUBJECT_KINDS and (ident or who.identifier == "required"):
             try:
                 ident = validate_subject_identifier(kind, ident, self.today())
             except IdentifierError as exc:
@@ -288,8 +386,8 @@ class CaseCommands:
                         "含有非法字符或过长",
                     )
                 )
-        extra = set(applicant) - {"kind", "name", "identifier", "email", "phone"}
-        for k in sorted(extra):
+        unknown = set(applicant) - {"kind", "name", "identifier", "email", "phone", "anonymous"}
+        for k in sorted(unknown):
             errors.append(
                 FieldError(
                     f"applicant.{k}",
@@ -419,22 +517,56 @@ class CaseCommands:
         payload_text = canonical(fields)
         # The effect is worked out first: a sync timer starts only if the record changes.
         effect = proc.effect(branch)
-        change = None
-        if effect is not None and rec is not None:
-            change = effect(
-                rec, Context(data, fields, rec, today, proc.spec.rules, actor.name, actor.role)
-            )
+        after = Context(data, fields, rec, today, proc.spec.rules, actor.name, actor.role)
+        change = effect(rec, after) if effect is not None and rec is not None else None
+        creation = proc.creation(branch) if rec is None else None
+        record_version = None
+        if creation is not None:
+            # The decision creates the case's record (an identification publishes it).
+            rec = self.record_for_case(tx, case, creation(after), actor, now)
+            record_version = rec.version
+            detail["record_created"] = rec.id
         timer_changes = self._apply_timer_plan(
-            tx, proc, case, fired.source, fired.dest, trigger, data, now, change is not None
+            tx,
+            proc,
+            case,
+            fired.source,
+            fired.dest,
+            trigger,
+            data,
+            now,
+            change is not None or creation is not None,
         )
         if timer_changes:
             detail["deadlines"] = timer_changes
-        record_version = None
         if change is not None and rec is not None:
             record_version = self.apply_record_change(tx, rec, change, actor.name, case.id, now)
             detail["record_version"] = record_version
+        if branch.opens is not None:
+            detail["opened"] = self._open_linked(tx, case, branch.opens, data, actor, today, now)
+        access_code = None
+        if branch.issues_access_code:
+            # A party who did not file the case follows it with the code its letter carries;
+            # any earlier code stops working.
+            access_code = _random_code(10)
+            tx.execute(
+                "UPDATE cases SET access_code_hash = :h WHERE id = :id",
+                {"h": self.hash_secret(access_code), "id": case.id},
+            )
+            end_sessions_in(tx, self, reason="code_reset", case_id=case.id)
+            detail["access_code_issued"] = True
         notices = self._queue_notices(
-            tx, proc, case, branch.notices, seq, now, trigger, fields, detail, rec
+            tx,
+            proc,
+            case,
+            branch.notices,
+            seq,
+            now,
+            trigger,
+            fields,
+            detail,
+            rec,
+            access_code=access_code,
         )
         if notices:
             detail["notices"] = notices
@@ -472,6 +604,67 @@ class CaseCommands:
             case.id, fired.dest, version, seq, notices=tuple(notices), record_version=record_version
         )
 
+    def _open_linked(
+        self: Engine,
+        tx: Tx,
+        case: _Case,
+        opens: OpensSpec,
+        data: Mapping[str, Any],
+        actor: Actor,
+        today: date,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Open the case a trigger opens (a substantiated complaint's identification) in this
+        transaction, and link the two both ways."""
+        person: dict[str, Any] = {
+            k: data[src] for k, src in opens.applicant.items() if data.get(src)
+        }
+        intake = {k: data[src] for k, src in opens.fields.items() if data.get(src) is not None}
+        dept = str(data[opens.department]) if opens.department else case.department_id
+        try:
+            opened = self.open_in(
+                tx,
+                procedure=opens.procedure,
+                record_id=None,
+                applicant=person,
+                actor=actor,
+                payload=intake,
+                filed=today,
+                now=now,
+                department_id=dept,
+                department_field=opens.department or "department_id",
+                # The party learns of the new case from its own letters, with their own code.
+                access_code=False,
+            )
+        except InvalidPayload as exc:
+            # Name the fields of this case the new one's values came from.
+            back = {f"applicant.{k}": v for k, v in opens.applicant.items()}
+            back |= {k: v for k, v in opens.fields.items()}
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        back.get(e.field, e.field),
+                        e.code,
+                        f"for the new {opens.procedure} case: {e.message}",
+                        f"移送的新案件：{e.message_zh}",
+                    )
+                    for e in exc.errors
+                ]
+            ) from None
+        at = self.sql_ts(now)
+        tx.executemany(
+            sql.CASE_LINK_INSERT,
+            [
+                {"a": case.id, "b": opened.case_id, "rel": "opened", "at": at},
+                {"a": opened.case_id, "b": case.id, "rel": "opened_from", "at": at},
+            ],
+        )
+        return {
+            "case_id": opened.case_id,
+            "case_no": opened.case_no,
+            "procedure": opens.procedure,
+        }
+
     def _authorize(self: Engine, proc: Procedure, case: _Case, trigger: str, actor: Actor) -> None:
         if trigger not in proc.triggers_from(case.state):
             raise TransitionNotAllowed(trigger, case.state, self._allowed_names(proc, case, actor))
@@ -496,8 +689,8 @@ class CaseCommands:
 
     @staticmethod
     def _in_scope(scope: str, case: _Case, actor: Actor) -> bool:
-        if not actor.is_staff or actor.role == "admin":
-            return True
+        if not actor.is_staff or actor.role == "admin" or scope == "role":
+            return True  # "role": the role itself is the remit, whatever the department
         if scope == "handling":
             return actor.department_id == case.department_id
         if scope == "determining_unit":

@@ -119,14 +119,14 @@ class _Case:
     definition_version: int
     state: str
     version: int
-    record_id: int
+    record_id: int | None
     department_id: str
     assignee_id: int | None
     data: dict[str, Any]
     event_seq: int
     last_hash: str
     case_no: str
-    determining_unit: str
+    determining_unit: str | None
     applicant_json: str = "{}"
     subject_name: str = ""
     definition_id: int = 0  # the stored definition (procedure_versions.id) it runs under
@@ -137,8 +137,8 @@ class _Case:
     def record(self) -> RecordState | None:
         """The case's record as read (and, on PostgreSQL, locked) with the case; None for a
         case about a subject without a published record."""
-        if self.row[5] is None:
-            return None
+        if not self.row or self.row[5] is None:
+            return None  # (a case opened in this transaction has no row read yet)
         return _record_state(self.row[5], self.row[sql.CASE_RECORD])
 
 

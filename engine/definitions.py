@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,12 +32,14 @@ from engine.notices import LANGS
 from engine.notices import ROOT as TEMPLATE_ROOT
 from engine.schema import date_param, to_date, to_ts
 from states.document import Checked, canonical, check, digest
-from states.effects import EFFECTS
+from states.effects import CREATIONS, EFFECTS
 from states.errors import Conflict, FieldError, InvalidDefinition, InvalidPayload, NotFound
 from states.guards import GUARDS
 from states.machine import Procedure, compile_procedure
 from states.spec import ROLES, Catalog, Problem, validate_definition
 
+# Seconds a process keeps its table of role remits (see Definitions.remit).
+REMIT_TTL = 30.0
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "states" / "procedures"
 _TEMPLATE_FILE = re.compile(r"^v(\d+)\.([a-z]+)\.html$")
 
@@ -54,7 +57,12 @@ def catalog(extra_roles: Iterable[str] = ()) -> Catalog:
     """What a definition may name: the guards and effects in code, the roles the installation
     declares (the built-in ones plus `REDRESS_EXTRA_ROLES`), the templates on disk."""
     roles = tuple(dict.fromkeys((*ROLES, *extra_roles)))
-    return Catalog(guards=GUARDS, effects=EFFECTS, roles=roles, templates=template_languages())
+    return Catalog(
+        guards=GUARDS,
+        effects={**EFFECTS, **CREATIONS},
+        roles=roles,
+        templates=template_languages(),
+    )
 
 
 def builtin_files() -> list[Path]:
@@ -202,6 +210,7 @@ class Definitions:
         self.catalog = cat
         self._compiled: dict[int, Procedure] = {}
         self._lock = threading.Lock()
+        self._remit: tuple[float, dict[str, frozenset[str]]] = (-REMIT_TTL, {})
 
     # -- checking and deploying -----------------------------------------------------------
 
@@ -359,6 +368,21 @@ class Definitions:
 
     def all(self) -> list[Procedure]:
         return [self.by_id(s.id) for s in self.stored()]
+
+    def remit(self, role: str) -> frozenset[str]:
+        """The procedures in which `role` acts on every case, whatever the department (a
+        trigger of scope "role": the special task group's), over every stored version. Read
+        again at most every REMIT_TTL seconds: a version deployed by another process that
+        gives a role such a remit shows on that role's lists within that time."""
+        at, table = self._remit
+        if time.monotonic() - at >= REMIT_TTL:
+            built: dict[str, set[str]] = {}
+            for proc in self.all():
+                for r in proc.role_scoped:
+                    built.setdefault(r, set()).add(proc.name)
+            table = {r: frozenset(names) for r, names in built.items()}
+            self._remit = (time.monotonic(), table)
+        return table.get(role, frozenset())
 
     def latest(self) -> list[tuple[StoredVersion, Procedure]]:
         """Every stored version with its compiled procedure (console and API listings)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from engine.service import SYSTEM, Actor, Engine
+from engine.service import SYSTEM, Actor, Engine, Opened
 from states.calendar import add_months
 from states.errors import Conflict
 from states.identifiers import make_resident_id, make_uscc
@@ -52,8 +52,59 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "revoke_repair": {"reasons": "提供虚假材料", "legal_basis": "《信用修复管理办法》第二十条"},
 }
 
+# Where a trigger of the same name needs other fields in another procedure.
+PROCEDURE_PAYLOADS: dict[str, dict[str, dict[str, Any]]] = {
+    "identification": {
+        "propose": {
+            "legal_basis": "《政务诚信建设实施方案》第二条；国办发〔2020〕49号",
+            "proposed_measures": ["取消当年荣誉评选资格", "通报批评", "处分期内不得晋升"],
+            "source_category": "government_sanction",
+            "publicity_months": 12,
+        },
+        "send_prior_notice": {},
+        "file_statement": {"statement": "合同款项已于2026年3月支付完毕，不应认定为严重失信"},
+        "uphold_statement": {
+            "statement_answer": "经核查，款项已于认定前全部支付，陈述申辩成立",
+            "reasons": "失信事实不成立",
+        },
+        "reject_statement": {"statement_answer": "经核查，款项逾期两年未付，陈述申辩不成立"},
+        "waive_statement": {"waived_on": "2026-04-07"},
+        "form_opinion": {"opinion": "拖欠中小企业账款，情节严重，建议认定为严重失信"},
+        "not_identify": {"reasons": "情节轻微，不构成严重失信"},
+        "tolerate": {
+            "tolerance_conditions": "因政策调整导致履约延迟，已主动纠正",
+            "reasons": "符合容错纠错情形",
+        },
+        "approve": {"rectification_requirements": "三十个工作日内付清拖欠账款并公开致歉"},
+        "return_opinion": {"reasons": "认定事实需补充证据"},
+        "refuse_approval": {"reasons": "证据不足"},
+        "report_rectification": {"rectification_report": "拖欠账款已全部付清，已在门户网站致歉"},
+        "rectification_overdue": {},
+        "urge": {"comment": "请尽快完成整改"},
+        "accept_rectification": {"check_opinion": "经核查，整改到位"},
+        "reject_rectification": {"check_opinion": "尚有部分款项未支付"},
+        "withdraw_case": {"reason": "线索不实"},
+    },
+    "complaint": {
+        "register": {"route_note": "转市信用办办理"},
+        "refer_identification": {
+            "lead_department": "amr",
+            "referral_reasons": "经核实，该局拖欠企业账款两年未付",
+        },
+        "conclude": {"finding": "substantiated", "reply": "经调查核实，反映情况属实，已责令整改"},
+        "request_reexamination": {"reexam_grounds": "不认可办理结果"},
+        "answer_reexamination": {"reexam_result": "upheld", "reexam_opinion": "原答复意见正确"},
+        "close": {},
+        "request_extension": {"days": 30, "reason": "情况复杂，需进一步调查"},
+    },
+}
+
 # Payload fields that are a date of something the applicant did, filled in with today.
-DATED = {"close_after_waiver": "waived_on", "record_delivery": "delivered_on"}
+DATED = {
+    "close_after_waiver": "waived_on",
+    "record_delivery": "delivered_on",
+    "waive_statement": "waived_on",
+}
 
 OBJECTION_PATHS: dict[str, list[str]] = {
     "submitted": [],
@@ -117,6 +168,76 @@ REPAIR_INTAKE: dict[str, Any] = {
     "obligations_met": True,
     "commitment_signed": True,
 }
+IDENTIFICATION_INTAKE: dict[str, Any] = {"facts": "拖欠中小企业账款逾期两年未支付"}
+COMPLAINT_INTAKE: dict[str, Any] = {
+    "channel": "hotline_12345",
+    "subject_kind": "government",
+    "subject_name": "某区城市管理局",
+    "grounds": "该局拖欠我公司工程款两年未付",
+}
+_HEARD = ["propose", "send_prior_notice", "file_statement", "reject_statement"]
+IDENTIFICATION_PATHS: dict[str, list[str]] = {
+    "opened": [],
+    "proposed": ["propose"],
+    "notified": ["propose", "send_prior_notice"],
+    "statement_review": ["propose", "send_prior_notice", "file_statement"],
+    "task_group_review": _HEARD,
+    "awaiting_approval": [*_HEARD, "form_opinion"],
+    "rectifying": [*_HEARD, "form_opinion", "approve"],
+    "overdue": [*_HEARD, "form_opinion", "approve", "rectification_overdue"],
+    "rectification_check": [*_HEARD, "form_opinion", "approve", "report_rectification"],
+    "rectified": [
+        *_HEARD,
+        "form_opinion",
+        "approve",
+        "report_rectification",
+        "accept_rectification",
+    ],
+    "not_identified": ["propose", "send_prior_notice", "file_statement", "uphold_statement"],
+    "tolerated": ["propose", "send_prior_notice", "waive_statement", "tolerate"],
+    "withdrawn": ["withdraw_case"],
+}
+COMPLAINT_PATHS: dict[str, list[str]] = {
+    "received": [],
+    "registered": ["register"],
+    "handling": ["register", "accept"],
+    "replied": ["register", "accept", "conclude"],
+    "reexamining": ["register", "accept", "conclude", "request_reexamination"],
+    "reexamined": [
+        "register",
+        "accept",
+        "conclude",
+        "request_reexamination",
+        "answer_reexamination",
+    ],
+    "closed": ["register", "accept", "conclude", "close"],
+    "not_accepted": ["register", "reject"],
+    "withdrawn": ["withdraw"],
+}
+# Who fires each trigger of the two procedures the bodies of seed 000 item 2 work.
+BODY_ACTORS: dict[str, dict[str, str]] = {
+    "identification": {
+        "form_opinion": "office_task_group",
+        "not_identify": "office_task_group",
+        "tolerate": "office_task_group",
+        "approve": "office_leading_group",
+        "return_opinion": "office_leading_group",
+        "refuse_approval": "office_leading_group",
+    },
+    "complaint": {
+        "approve_extension": "office_reviewer",
+        "reject_extension": "office_reviewer",
+        "answer_reexamination": "office_head",
+    },
+}
+SYSTEM_TRIGGERS = {
+    "deem_withdrawn",
+    "evidence_lapsed",
+    "finalize",
+    "statement_lapsed",
+    "rectification_overdue",
+    "close",
+}
 UNIT_TRIGGERS = {
     "objection": {"unit_answer"},
     "repair": {
@@ -146,10 +267,24 @@ DEPARTMENTS = (
     ("hrss", "市人社局", "Human Resources Bureau", "unit"),
 )
 ROLES = ("handler", "reviewer", "head", "credit_office", "admin")
+# The installation's declared roles (settings.extra_roles): the lead departments' staff, and
+# the special task group and leading group, whose offices sit in the credit office.
+BODY_STAFF = (
+    ("amr", "lead_department"),
+    ("hrss", "lead_department"),
+    ("office", "task_group"),
+    ("office", "leading_group"),
+)
 
 
 def actor_key(procedure: str, trigger: str) -> str:
     """The natural user for a trigger: the determining unit's or the office's staff."""
+    if trigger in BODY_ACTORS.get(procedure, {}):
+        return BODY_ACTORS[procedure][trigger]
+    if procedure == "identification":
+        return "amr_lead_department"  # the lead department, for the party too
+    if procedure == "complaint":
+        return "office_handler"
     if trigger == "revoke_repair":
         return "office_credit_office"
     dept = "amr" if trigger in UNIT_TRIGGERS[procedure] else "office"
@@ -164,7 +299,7 @@ class Staff:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def for_trigger(self, procedure: str, trigger: str) -> Actor:
-        if trigger in ("deem_withdrawn", "evidence_lapsed", "finalize"):
+        if trigger in SYSTEM_TRIGGERS:
             return SYSTEM  # the clock's
         return self.actors[actor_key(procedure, trigger)]
 
@@ -179,6 +314,11 @@ def add_staff(engine: Engine) -> Staff:
             _, token = engine.add_user(name, role, dept)
             staff.tokens[name] = token
             staff.actors[name] = engine.authenticate(token)
+    for dept, role in BODY_STAFF:
+        name = f"{dept}_{role}"
+        _, token = engine.add_user(name, role, dept)
+        staff.tokens[name] = token
+        staff.actors[name] = engine.authenticate(token)
     return staff
 
 
@@ -192,7 +332,9 @@ def drive(
 ) -> None:
     for trig in steps:
         version = engine.case_view(case_id, SYSTEM)["version"]
-        payload = (payloads or {}).get(trig, PAYLOADS[trig])
+        payload = (payloads or {}).get(trig) or PROCEDURE_PAYLOADS.get(procedure, {}).get(
+            trig, PAYLOADS.get(trig, {})
+        )
         if trig in DATED and trig not in (payloads or {}):
             # A date the applicant gave: today's, whatever day the demo runs on.
             payload = {**payload, DATED[trig]: engine.today().isoformat()}
@@ -277,7 +419,58 @@ def load_demo(engine: Engine) -> tuple[Staff, list[DemoCase]]:
                 opened.case_no, opened.access_code, procedure, opened.definition_version, state
             )
         )
+    made += load_bodies_demo(engine, staff)
     return staff, made
+
+
+def load_bodies_demo(engine: Engine, staff: Staff) -> list[DemoCase]:
+    """Identification and complaint cases in every state: a government body and a civil
+    servant as parties, complaints from a named and an anonymous complainant."""
+    made: list[DemoCase] = []
+    for i, (state, path) in enumerate(IDENTIFICATION_PATHS.items()):
+        kind, name = SUBJECTS[2 + i % 2]
+        opened = open_identification(engine, staff, kind, name, f"party{i}@example.com")
+        drive(engine, staff, opened.case_id, "identification", path)
+        made.append(DemoCase(opened.case_no, "", "identification", 1, state))
+    for i, (state, path) in enumerate(COMPLAINT_PATHS.items()):
+        opened = open_complaint(engine, staff, anonymous=i % 3 == 2, index=i)
+        drive(engine, staff, opened.case_id, "complaint", path)
+        made.append(DemoCase(opened.case_no, opened.access_code or "", "complaint", 1, state))
+    return made
+
+
+def open_identification(
+    engine: Engine, staff: Staff, kind: str, name: str, email: str | None = None
+) -> Opened:
+    """A lead department (AMR) opens an identification about a party."""
+    person: dict[str, Any] = {"kind": kind, "name": name, "identifier": sample_identifier(kind)}
+    if email:
+        person["email"] = email
+    return engine.open_case(
+        procedure="identification",
+        record_id=None,
+        applicant=person,
+        actor=staff.actors["amr_lead_department"],
+        payload=IDENTIFICATION_INTAKE,
+    )
+
+
+def open_complaint(
+    engine: Engine, staff: Staff, *, anonymous: bool = False, index: int = 0
+) -> Opened:
+    """A complaint taken by the office on the 12345 hotline."""
+    person: dict[str, Any] = (
+        {"anonymous": True}
+        if anonymous
+        else {"kind": "person", "name": "张某", "phone": f"1380000{index:04d}"}
+    )
+    return engine.open_case(
+        procedure="complaint",
+        record_id=None,
+        applicant=person,
+        actor=staff.actors["office_handler"],
+        payload=COMPLAINT_INTAKE,
+    )
 
 
 __all__ = ["Conflict", "DemoCase", "Staff", "load_demo"]

@@ -43,6 +43,7 @@ class Notifying:
         fields: Mapping[str, Any] | None = None,
         detail: Mapping[str, Any] | None = None,
         rec: RecordState | None = None,
+        access_code: str | None = None,
     ) -> list[str]:
         """Queue each notice on every channel its recipient is reached by, with the values
         the letter needs taken now (what the decision said, the new deadline ...). `rec`:
@@ -67,6 +68,8 @@ class Notifying:
             now,
             running,
         )
+        # Only the letter that tells a party of a case they did not file carries a code.
+        context["access_code"] = access_code
         at = self.sql_ts(now)
         for name in names:
             spec = proc.notices[name]
@@ -148,7 +151,11 @@ class Notifying:
                 "title": proc.title_labels,
                 "filed_on": data.get("filed_on", ""),
             },
-            "applicant": {"name": person.get("name", ""), "kind": person.get("kind", "")},
+            "applicant": {
+                "name": person.get("name", ""),
+                "kind": person.get("kind", ""),
+                "anonymous": bool(person.get("anonymous")),
+            },
             # The record as its subject knows it: not only by name, as a subject may have
             # several (templates v2 on).
             # A case about a subject without a published record: its letters say nothing of one.
@@ -174,13 +181,21 @@ class Notifying:
                 case.department_id, {"zh": case.department_id, "en": case.department_id}
             ),
             "unit": names.get(
-                case.determining_unit, {"zh": case.determining_unit, "en": case.determining_unit}
+                case.determining_unit or "",
+                {"zh": case.determining_unit or "", "en": case.determining_unit or ""},
             ),
             "trigger": trigger,
             "fields": dict(fields),
             "data": data,
             "rules": dict(proc.spec.rules),
             "outcome": proc.choice_label("outcome", outcome),
+            # Every choice in words: a letter never prints a stored code.
+            "choices": {
+                name: proc.choice_label(name, data[name])
+                for name, fs in proc.fields.items()
+                if fs.type == "choice" and data.get(name) is not None
+            },
+            "access_code": None,
             "deadlines": deadlines,
             "remedies": {
                 "review_period": review.period if review else "15 calendar days",

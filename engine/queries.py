@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,18 +56,21 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-def visible_cases(actor: Actor) -> sa.ColumnElement[bool]:
-    """`states.disclosure.sees_case` as a condition on cases joined to their records."""
+def visible_cases(actor: Actor, remit: Iterable[str] = ()) -> sa.ColumnElement[bool]:
+    """`states.disclosure.sees_case` as a condition on cases joined to their records;
+    `remit`: the procedures whose every case the actor's role acts on (Engine.remit)."""
     if disclosure.is_global(actor):
         return sa.true()
     if actor.role == "applicant":
         return t.cases.c.id == (actor.case_id or -1)
+    procedures = sorted(remit)
     if actor.department_id is None:
-        return sa.false()
-    return sa.or_(
+        return t.cases.c.procedure.in_(procedures) if procedures else sa.false()
+    seen = sa.or_(
         t.cases.c.department_id == actor.department_id,
         t.credit_records.c.determining_unit == actor.department_id,
     )
+    return sa.or_(seen, t.cases.c.procedure.in_(procedures)) if procedures else seen
 
 
 def _own(actor: Actor) -> sa.ColumnElement[bool]:
@@ -111,7 +115,7 @@ def list_cases(
         .order_by(c.c.id.desc())
         .limit(limit + 1)
     )
-    q = q.where(visible_cases(actor))
+    q = q.where(visible_cases(actor, engine.remit(actor)))
     if cursor:
         q = q.where(c.c.id < decode_cursor(cursor))
     if f.procedure:
@@ -431,7 +435,7 @@ def dashboard_rows(engine: Engine, actor: Actor, now: datetime) -> tuple[Any, ..
     deadlines of closed cases; the number closed; every event (case, seq, from, to, at)."""
     c, r, tm, ev = t.cases, t.credit_records, t.timers, t.case_events
     joined = c.outerjoin(r, r.c.id == c.c.record_id)
-    vis = visible_cases(actor)
+    vis = visible_cases(actor, engine.remit(actor))
     with engine.db.read() as conn:
         open_rows = conn.execute(
             sa.select(

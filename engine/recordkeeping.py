@@ -19,8 +19,10 @@ from engine import sql
 from engine.core import (
     PUBLICITY_TIMER,
     Actor,
+    _Case,
     _record_state,
     canonical,
+    loads,
 )
 from engine.db import Tx
 from states.calendar import Period
@@ -39,6 +41,7 @@ from states.records import (
     SEVERITIES,
     SOURCE_CATEGORIES,
     SUBJECT_KINDS,
+    NewRecord,
     RecordChange,
     RecordState,
 )
@@ -123,53 +126,129 @@ class RecordKeeping:
                         )
                     ]
                 )
-            rid = int(
-                tx.scalar(
-                    "INSERT INTO credit_records (subject_kind, subject_name, subject_identifier, "
-                    "source_category, severity, determining_unit, decision_date, published_from, "
-                    "status, disputed, version, content, repair_barred_until, created_at, "
-                    "updated_at) "
-                    "VALUES (:k, :n, :i, :c, :s, :u, :dd, :pf, 'published', :f, 1, :content, NULL, "
-                    ":now, :now) RETURNING id",
-                    {
-                        "k": subject_kind,
-                        "n": subject_name.strip(),
-                        "i": ident,
-                        "c": source_category,
-                        "s": severity,
-                        "u": determining_unit,
-                        "dd": self.sql_date(decision_date),
-                        "pf": self.sql_date(published_from),
-                        "f": False,
-                        "content": body,
-                        "now": self.sql_ts(now),
-                    },
-                )
+            rid = self._insert_record(
+                tx,
+                subject_kind=subject_kind,
+                subject_name=subject_name.strip(),
+                subject_identifier=ident,
+                source_category=source_category,
+                severity=severity,
+                determining_unit=determining_unit,
+                decision_date=decision_date,
+                published_from=published_from,
+                content=body,
+                reason="公示 / published",
+                actor=actor.name,
+                case_id=None,
+                now=now,
             )
-            tx.execute(
-                sql.RECORD_VERSION_INSERT,
-                {
-                    "record_id": rid,
-                    "version": 1,
-                    "status": "published",
-                    "disputed": False,
-                    "content": body,
-                    "repair_barred_until": None,
-                    "reason": "公示 / published",
-                    "actor": actor.name,
-                    "case_id": None,
-                    "at": self.sql_ts(now),
-                },
-            )
-            self._queue_sync(tx, rid, 1, "published", False, now)
-            self._start_publicity_timer(tx, rid, severity, published_from, now)
         return rid
 
+    def _insert_record(
+        self: Engine,
+        tx: Tx,
+        *,
+        subject_kind: str,
+        subject_name: str,
+        subject_identifier: str,
+        source_category: str,
+        severity: str,
+        determining_unit: str,
+        decision_date: date,
+        published_from: date,
+        content: str,
+        reason: str,
+        actor: str,
+        case_id: int | None,
+        now: datetime,
+        publicity_months: int | None = None,
+    ) -> int:
+        """A new record, published: its first version, its push to the platform and the
+        timer that ends its publication."""
+        rid = int(
+            tx.scalar(
+                "INSERT INTO credit_records (subject_kind, subject_name, subject_identifier, "
+                "source_category, severity, determining_unit, decision_date, published_from, "
+                "status, disputed, version, content, repair_barred_until, created_at, "
+                "updated_at) "
+                "VALUES (:k, :n, :i, :c, :s, :u, :dd, :pf, 'published', :f, 1, :content, NULL, "
+                ":now, :now) RETURNING id",
+                {
+                    "k": subject_kind,
+                    "n": subject_name,
+                    "i": subject_identifier,
+                    "c": source_category,
+                    "s": severity,
+                    "u": determining_unit,
+                    "dd": self.sql_date(decision_date),
+                    "pf": self.sql_date(published_from),
+                    "f": False,
+                    "content": content,
+                    "now": self.sql_ts(now),
+                },
+            )
+        )
+        tx.execute(
+            sql.RECORD_VERSION_INSERT,
+            {
+                "record_id": rid,
+                "version": 1,
+                "status": "published",
+                "disputed": False,
+                "content": content,
+                "repair_barred_until": None,
+                "reason": reason,
+                "actor": actor,
+                "case_id": case_id,
+                "at": self.sql_ts(now),
+            },
+        )
+        self._queue_sync(tx, rid, 1, "published", False, now)
+        self._start_publicity_timer(tx, rid, severity, published_from, now, publicity_months)
+        return rid
+
+    def record_for_case(
+        self: Engine, tx: Tx, case: _Case, new: NewRecord, actor: Actor, now: datetime
+    ) -> RecordState:
+        """Publish the record a case's decision creates: about the case's party, determined by
+        its handling department (the lead department), and make it the case's record."""
+        person = loads(case.applicant_json)
+        rid = self._insert_record(
+            tx,
+            subject_kind=str(person.get("kind")),
+            subject_name=str(person.get("name")),
+            subject_identifier=str(person.get("identifier") or ""),
+            source_category=new.source_category,
+            severity=new.severity,
+            determining_unit=case.department_id,
+            decision_date=new.decision_date,
+            published_from=new.published_from,
+            content=canonical(dict(new.content)),
+            reason=new.reason,
+            actor=actor.name,
+            case_id=case.id,
+            now=now,
+            publicity_months=new.publicity_months,
+        )
+        tx.execute("UPDATE cases SET record_id = :r WHERE id = :id", {"r": rid, "id": case.id})
+        # The rest of this command (its letters) sees the case with its record.
+        case.record_id = rid
+        case.determining_unit = case.department_id
+        case.subject_name = str(person.get("name"))
+        return self.load_record(tx, rid, lock=False)
+
     def _start_publicity_timer(
-        self: Engine, tx: Tx, record_id: int, severity: str, published_from: date, now: datetime
+        self: Engine,
+        tx: Tx,
+        record_id: int,
+        severity: str,
+        published_from: date,
+        now: datetime,
+        months: int | None = None,
     ) -> None:
-        """Publication stops by itself when the maximum period for the severity ends (22号)."""
-        months = PUBLICITY_MONTHS.get(severity, (0, 36))[1]
+        """Publication stops by itself when the maximum period for the severity ends (22号),
+        or the period the record's decision set within the severity's bounds."""
+        months = months or PUBLICITY_MONTHS.get(severity, (0, 36))[1]
         due = self.calendar.add(published_from, Period(months, "months"))
         tx.execute(
             sql.TIMER_INSERT,
@@ -302,7 +381,15 @@ class RecordKeeping:
         if rec.status == "published" and status != "published":
             tx.execute(sql.RECORD_TIMERS_STOP, {"id": rec.id, "now": self.sql_ts(now)})
         elif rec.status != "published" and status == "published":
-            self._start_publicity_timer(tx, rec.id, rec.severity, rec.published_from, now)
+            months = rec.content.get("publicity_months")
+            self._start_publicity_timer(
+                tx,
+                rec.id,
+                rec.severity,
+                rec.published_from,
+                now,
+                int(months) if isinstance(months, int) else None,
+            )
         tx.execute(
             sql.RECORD_VERSION_INSERT,
             {

@@ -351,6 +351,19 @@ attachments = sa.Table(
     sa.Column("uploaded_at", UtcDateTime(), nullable=False),
 )
 
+# A case that opened another (a complaint its identification), stored both ways.
+case_links = sa.Table(
+    "case_links",
+    metadata,
+    _pk(),
+    _fk("case_id", "cases.id"),
+    _fk("other_case_id", "cases.id"),
+    # "opened" (this case opened the other) or "opened_from".
+    sa.Column("relation", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("case_id", "other_case_id"),
+)
+
 # Console and portal sign-ins. The cookie carries a random id whose hash is kept here, so a
 # session ends for good at sign-out, when its user is disabled, or when a new access code is
 # issued, in every process at once, whatever the cookie's signature says.

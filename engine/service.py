@@ -112,7 +112,7 @@ class Engine(Administration, RecordKeeping, CaseCommands, Timers, Notifying, Cas
         # A command locks the case row as it reads it (PostgreSQL), so a concurrent command
         # waits here and then sees the new version: it fails as stale before writing anything.
         row = self.case_row(tx, case_id, lock)
-        if row is None or not self._can_see(actor, row[0], row[6], row[12]):
+        if row is None or not self._can_see(actor, row[0], row[6], row[12], row[1]):
             # Another department's case looks exactly like a missing one: numbers do not leak.
             raise NotFound(f"no case {case_id}", f"没有编号为{case_id}的案件")
         return self.case_from_row(row)
@@ -164,9 +164,16 @@ class Engine(Administration, RecordKeeping, CaseCommands, Timers, Notifying, Cas
             sql.CASE_CHAIN_UPDATE, {"seq": case.event_seq, "hash": case.last_hash, "id": case.id}
         )
 
-    @staticmethod
-    def _can_see(actor: Actor, case_id: int, dept: str, unit: str) -> bool:
-        return disclosure.sees_case(actor, case_id=case_id, handling=dept, unit=unit)
+    def _can_see(self, actor: Actor, case_id: int, dept: str, unit: str, procedure: str) -> bool:
+        return disclosure.sees_case(
+            actor, case_id=case_id, handling=dept, unit=unit, remit=procedure in self.remit(actor)
+        )
+
+    def remit(self, actor: Actor) -> frozenset[str]:
+        """The procedures whose every case `actor`'s role acts on (and so sees)."""
+        if not actor.is_staff or actor.is_global:
+            return frozenset()
+        return self.procedures.remit(actor.role)
 
     def locked_case(self, tx: Tx, case_id: int) -> _Case | None:
         row = self.case_row(tx, case_id, lock=True)

@@ -12,10 +12,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from engine.core import Actor
 from engine.db import Tx
-from engine.service import Actor, Engine
 from states.errors import Forbidden
+
+if TYPE_CHECKING:
+    from engine.service import Engine
 
 # A console or portal session lasts a working day at most (the cookie's own max-age too).
 SESSION_HOURS = 8
@@ -75,7 +79,7 @@ class Sessions:
             )
         if row is None:
             raise Forbidden("the session has ended; sign in again", "会话已结束，请重新登录")
-        return Engine._actor_of(row)  # the same columns, in the same order, as a token's
+        return self.engine._actor_of(row)  # the same columns, in the same order, as a token's
 
     def applicant(self, session_id: str) -> tuple[int, str]:
         """(case id, case number) of a live applicant session; Forbidden otherwise."""

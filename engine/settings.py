@@ -22,8 +22,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # Roles this installation declares on top of the built-in ones (handler, reviewer, head,
     # ...): a procedure file may name only declared roles. JSON list in the environment,
-    # e.g. REDRESS_EXTRA_ROLES='["lead_department", "task_group"]'.
-    extra_roles: tuple[str, ...] = ()
+    # e.g. REDRESS_EXTRA_ROLES='["lead_department", "task_group", "leading_group", "inspector"]'.
+    # The default declares the three the built-in identification procedure names (牵头部门,
+    # 专责小组, 领导小组; seed 000 item 2); a list that leaves one out makes `db upgrade` refuse
+    # that procedure, naming the role.
+    extra_roles: tuple[str, ...] = ("lead_department", "task_group", "leading_group")
     # Operators' calendar data (official notices and local days), a JSON file per load.
     var_dir: Path = ROOT / "var"
     # How long a SQLite writer waits for the lock before failing (ms).

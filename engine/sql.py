@@ -220,3 +220,8 @@ STAFF_EMAILS_BY_ROLE = """
 SELECT email FROM users WHERE department_id = :d AND role = :r AND active AND email IS NOT NULL
 ORDER BY id
 """
+
+CASE_LINK_INSERT = """
+INSERT INTO case_links (case_id, other_case_id, relation, created_at)
+VALUES (:a, :b, :rel, :at)
+"""

@@ -47,7 +47,9 @@ def is_global(actor: Caller) -> bool:
     return actor.role in ("admin", "system")
 
 
-def sees_case(actor: Caller, *, case_id: int, handling: str, unit: str) -> bool:
+def sees_case(
+    actor: Caller, *, case_id: int, handling: str, unit: str | None, remit: bool = False
+) -> bool:
     """Who may see a case at all: everyone for the global roles, the applicant their own case,
     staff of the handling department or of the unit that made the finding. The SQL form of
     the same rule, for lists, is `engine.queries.visible_cases`; a test holds the two together."""
@@ -55,6 +57,8 @@ def sees_case(actor: Caller, *, case_id: int, handling: str, unit: str) -> bool:
         return True
     if actor.role == "applicant":
         return actor.case_id == case_id
+    if remit:  # the role acts on every case of the procedure (a city-wide task group)
+        return True
     return actor.department_id is not None and actor.department_id in (handling, unit)
 
 
@@ -67,7 +71,9 @@ def sees_applicant(actor: Caller, *, case_id: int, department_id: str) -> bool:
     return actor.department_id == department_id
 
 
-def sees_subject(actor: Caller, *, determining_unit: str, handling: str | None = None) -> bool:
+def sees_subject(
+    actor: Caller, *, determining_unit: str | None, handling: str | None = None
+) -> bool:
     """A record subject's identifier, whole."""
     return (
         is_global(actor)
@@ -99,7 +105,7 @@ def applicant_for(
     *,
     case_id: int,
     department_id: str,
-    determining_unit: str,
+    determining_unit: str | None,
     subject_identifier: str | None,
 ) -> dict[str, Any]:
     """The applicant block as this caller may see it (a copy)."""

@@ -12,9 +12,17 @@ from typing import Any
 
 from states.calendar import add_months
 from states.guards import Context
-from states.records import RecordChange, RecordState
+from states.records import (
+    PUBLICITY_MONTHS,
+    RECTIFICATION_ACCEPTED,
+    RECTIFICATION_REQUIRED,
+    NewRecord,
+    RecordChange,
+    RecordState,
+)
 
 Effect = Callable[[RecordState, Context], RecordChange | None]
+Creation = Callable[[Context], NewRecord]
 
 # Objection outcomes (DOMAIN.md, procedure 1, step 5) and the record status each leads to.
 OBJECTION_OUTCOMES: Mapping[str, str | None] = {
@@ -96,7 +104,48 @@ def revoke_repair(rec: RecordState, ctx: Context) -> RecordChange | None:
     )
 
 
+def publish_serious_record(ctx: Context) -> NewRecord:
+    """An identification's approval publishes the record as serious, with its measures and
+    publicity period, and the rectification it orders (seed 000 items 2 and 13)."""
+    data = ctx.case_data
+    low, high = PUBLICITY_MONTHS["serious"]
+    months = min(max(int(data.get("publicity_months") or low), low), high)
+    return NewRecord(
+        reason="严重失信认定，公示 / serious dishonesty identified, published",
+        source_category=str(data.get("source_category")),
+        severity="serious",
+        decision_date=ctx.today,
+        published_from=ctx.today,
+        publicity_months=months,
+        content={
+            "identification_case": data.get("case_no"),
+            "facts": data.get("facts"),
+            "legal_basis": data.get("legal_basis"),
+            "measures": list(data.get("proposed_measures") or ()),
+            "publicity_months": months,
+            "rectification": {
+                "status": RECTIFICATION_REQUIRED,
+                "requirements": data.get("rectification_requirements"),
+            },
+        },
+    )
+
+
+def accept_rectification(rec: RecordState, ctx: Context) -> RecordChange | None:
+    content = dict(rec.content)
+    content["rectification"] = {
+        **dict(content.get("rectification") or {}),
+        "status": RECTIFICATION_ACCEPTED,
+        "accepted_on": ctx.today.isoformat(),
+        "case_no": ctx.case_data.get("case_no"),
+    }
+    return RecordChange(reason="整改验收通过 / rectification accepted", content=content)
+
+
+CREATIONS: Mapping[str, Creation] = {"publish_serious_record": publish_serious_record}
+
 EFFECTS: Mapping[str, Effect] = {
+    "accept_rectification": accept_rectification,
     "mark_disputed": mark_disputed,
     "unmark_disputed": unmark_disputed,
     "apply_objection_outcome": apply_objection_outcome,

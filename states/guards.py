@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from states.calendar import add_months
-from states.records import PUBLICITY_MONTHS, RecordState
+from states.records import PUBLICITY_MONTHS, RECTIFICATION_REQUIRED, RecordState
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,16 @@ def repair_eligible(ctx: Context) -> Verdict:
             f"该记录当前状态为“{rec.status}”，无需修复",
             f"the record is {rec.status}; there is nothing to repair",
         )
+    rectification = rec.content.get("rectification") or {}
+    if rectification.get("status") == RECTIFICATION_REQUIRED:
+        # Seed 000 item 13: a body identified as seriously dishonest rectifies first; repair
+        # follows the accepted rectification (and the minimum publicity period).
+        return Verdict(
+            False,
+            "该记录的整改尚未验收通过，整改验收通过且公示满最短期限后方可申请信用修复",
+            "the rectification this record orders has not been accepted; repair can be applied "
+            "for once it is and the minimum publicity period has passed",
+        )
     earliest = earliest_application(rec, _min_publicity_months(ctx, rec.severity))
     if ctx.today < earliest:
         return Verdict(
@@ -253,7 +263,16 @@ def _min_publicity_months(ctx: Context, severity: str) -> int:
     return PUBLICITY_MONTHS.get(severity, (0, 0))[0]
 
 
+def referred(ctx: Context) -> Verdict:
+    """The case has already opened its linked case (a complaint referred for identification):
+    used with `unless`, so a case refers once."""
+    if ctx.case_data.get("referred"):
+        return OK
+    return Verdict(False, "尚未移送", "not referred yet")
+
+
 GUARDS: Mapping[str, Guard] = {
+    "referred": referred,
     "listing_wrongful": listing_wrongful,
     "extension_requested": extension_requested,
     "corrections_given": corrections_given,

@@ -17,7 +17,7 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
-from states.effects import EFFECTS, Effect
+from states.effects import CREATIONS, EFFECTS, Creation, Effect
 from states.errors import FieldError, InvalidPayload, TransitionNotAllowed
 from states.guards import GUARDS, Context, Verdict
 from states.spec import (
@@ -125,6 +125,10 @@ class Procedure:
         self.closing_stops: tuple[str, ...] | None = (
             tuple(tm.name for tm in spec.timers if tm.scope != "sync") if self.sync_timers else None
         )
+        # Roles that act on every case of the procedure, whatever their department.
+        self.role_scoped: frozenset[str] = frozenset(
+            r for t in spec.triggers if t.scope == "role" for r in t.roles
+        )
         # Labels as letters and views use them, made once.
         self.title_labels: dict[str, str] = spec.title.model_dump()
         self.timer_labels: dict[str, dict[str, str]] = {
@@ -181,7 +185,11 @@ class Procedure:
         return refusals
 
     def effect(self, trigger: TriggerSpec) -> Effect | None:
-        return EFFECTS[trigger.effect] if trigger.effect else None
+        return EFFECTS.get(trigger.effect) if trigger.effect else None
+
+    def creation(self, trigger: TriggerSpec) -> Creation | None:
+        """The effect that creates the case's record (an identification's decision)."""
+        return CREATIONS.get(trigger.effect) if trigger.effect else None
 
     # -- commands --------------------------------------------------------------------------
 
@@ -342,7 +350,7 @@ def _check_field(spec: FieldSpec, value: Any) -> tuple[FieldError | None, Any]:
     def bad(code: str, en: str, zh: str) -> tuple[FieldError, None]:
         return FieldError(name, code, en, zh), None
 
-    if spec.type in ("text", "choice"):
+    if spec.type in ("text", "choice", "department"):
         if not isinstance(value, str):
             return bad("type", "must be text", "须为文本")
         value = value.strip()
@@ -482,7 +490,7 @@ def check_json(value: Any, field: str) -> None:
         raise InvalidPayload([problem])
 
 
-CODE_CATALOG = Catalog(guards=GUARDS, effects=EFFECTS)
+CODE_CATALOG = Catalog(guards=GUARDS, effects={**EFFECTS, **CREATIONS})
 
 
 def compile_procedure(data: Mapping[str, Any], catalog: Catalog = CODE_CATALOG) -> Procedure:

@@ -92,3 +92,24 @@ class RecordChange:
     disputed: bool | None = None
     content: Mapping[str, Any] | None = None
     repair_barred_until: date | None = None
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A record a case's decision creates (an identification publishes a serious record); the
+    engine adds the subject (the case's party) and the determining unit (its department)."""
+
+    reason: str
+    source_category: str
+    severity: str
+    decision_date: date
+    published_from: date
+    # How long it is published, within the severity's bounds (PUBLICITY_MONTHS).
+    publicity_months: int
+    content: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Where a record's rectification stands (content["rectification"]["status"]): a record that
+# must be rectified cannot be repaired until the rectification is accepted.
+RECTIFICATION_REQUIRED = "required"
+RECTIFICATION_ACCEPTED = "accepted"

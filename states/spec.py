@@ -30,7 +30,12 @@ ROLES: tuple[str, ...] = (
 )
 # Who may be the target of a staff escalation or a notice.
 RECIPIENTS: tuple[str, ...] = ("applicant", "assignee", "reviewer", "head", "determining_unit")
-FIELD_TYPES = Literal["text", "choice", "int", "date", "list", "bool"]
+# "department": the id of a department of the installation (checked by the engine, offered
+# as a list on the console).
+FIELD_TYPES = Literal["text", "choice", "int", "date", "list", "bool", "department"]
+# Who a case is about (states.records.SUBJECT_KINDS, repeated: this module imports nothing).
+ApplicantKind = Literal["enterprise", "government", "civil_servant", "person"]
+APPLICANT_KINDS: tuple[ApplicantKind, ...] = ("enterprise", "government", "civil_servant", "person")
 
 
 class _Frozen(BaseModel):
@@ -133,6 +138,21 @@ class NoticeSpec(_Frozen):
     recipient: str
 
 
+class OpensSpec(_Frozen):
+    """A trigger that opens a case of another procedure about the same subject (a complaint
+    found substantiated opens an identification); the two cases are linked both ways."""
+
+    procedure: str
+    # The field of this trigger naming the department that handles the new case (else this
+    # case's department).
+    department: str | None = None
+    # The new case's intake fields, each taken from a field of this case (its data or the
+    # trigger's fields): {target field: source field}.
+    fields: Mapping[str, str] = Field(default_factory=dict)
+    # The new case's applicant (kind, name, identifier), each from a field of this case.
+    applicant: Mapping[Literal["kind", "name", "identifier"], str] = Field(default_factory=dict)
+
+
 class TriggerSpec(_Frozen):
     """One transition. Several specs may share a name (branches chosen by their guards)."""
 
@@ -143,7 +163,9 @@ class TriggerSpec(_Frozen):
     roles: tuple[str, ...]
     # Whose staff may fire it: the department handling the case, the unit that made the
     # original finding (谁认定、谁修复), or either.
-    scope: Literal["handling", "determining_unit", "any"] = "handling"
+    # "role": anyone holding one of the roles, in whatever department (a city-wide special
+    # task group); they see every case of the procedure.
+    scope: Literal["handling", "determining_unit", "any", "role"] = "handling"
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     guards: tuple[str, ...] = ()
@@ -158,6 +180,21 @@ class TriggerSpec(_Frozen):
     # Whether the applicant's status page lists it (an office's own bookkeeping, such as
     # asking for an extension, is not).
     applicant_visible: bool = True
+    # A fresh access code for the applicant, carried by this trigger's notices (a party who
+    # did not file the case learns how to follow it from the letter that tells them of it).
+    issues_access_code: bool = False
+    opens: OpensSpec | None = None
+
+
+class ApplicantSpec(_Frozen):
+    """Who files or is party to a case of this procedure."""
+
+    label: Label = Label(zh="申请人", en="applicant")
+    kinds: tuple[ApplicantKind, ...] = APPLICANT_KINDS
+    # A complainant need not give an identifier; an applicant about their own record must.
+    identifier: Literal["required", "optional"] = "required"
+    # Whether a case may be filed without a name or contact details (anonymous complaints).
+    anonymous: bool = False
 
 
 class PortalSpec(_Frozen):
@@ -197,6 +234,11 @@ class ProcedureSpec(_Frozen):
     # Procedure parameters read by guards and effects (periods, bars, ...).
     rules: Mapping[str, Any] = Field(default_factory=dict)
     portal: PortalSpec | None = None
+    # "required": a case is about a published credit record (objection, repair); "none": it
+    # is about a subject without one (a complaint; an identification, whose decision creates
+    # the record).
+    record: Literal["required", "none"] = "required"
+    applicant: ApplicantSpec = ApplicantSpec()
 
     @property
     def key(self) -> tuple[str, int]:
@@ -423,6 +465,26 @@ def _semantic_problems(spec: ProcedureSpec, catalog: Catalog) -> list[Problem]:
                 out.add((*at, "notices", j), f"unknown notice {n!r}", f"未知的通知“{n}”")
         if t.effect is not None and t.effect not in effects:
             out.add((*at, "effect"), f"unknown effect {t.effect!r}", f"未知的记录处理“{t.effect}”")
+        if t.opens is not None:
+            sources = {
+                **{f"fields.{k}": v for k, v in t.opens.fields.items()},
+                **{f"applicant.{k}": v for k, v in t.opens.applicant.items()},
+                **({"department": t.opens.department} if t.opens.department else {}),
+            }
+            for key, src in sources.items():
+                if src not in fields:
+                    out.add(
+                        (*at, "opens", *key.split(".")),
+                        f"field {src!r} has no definition under 'fields'",
+                        f"字段“{src}”未在 fields 中定义",
+                    )
+            if t.opens.department and t.opens.department not in t.required:
+                out.add(
+                    (*at, "opens", "department"),
+                    f"the department field {t.opens.department!r} must be a required field "
+                    "of the trigger",
+                    f"部门字段“{t.opens.department}”须为该操作的必填字段",
+                )
 
     # Branches of one trigger must agree on who fires them and with what, and must be
     # distinguishable by (source, destination) so the engine knows which one fired.

@@ -10,7 +10,16 @@ from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 from api.deps import AccessCode, ApplicantDep, EngineDep, LangDep, guarded, model_response
 from api.problems import responses
 from api.routers.cases import IdemKey, read_limited
-from api.schemas import ApplicationIn, ApplicationOut, ReviewIn, StatusOut, Text, WithdrawIn
+from api.schemas import (
+    ActionIn,
+    ApplicationIn,
+    ApplicationOut,
+    ComplaintIn,
+    ReviewIn,
+    StatusOut,
+    Text,
+    WithdrawIn,
+)
 from engine.applicants import status_lookup, status_view
 from engine.service import Actor
 from states.errors import TransitionNotAllowed
@@ -42,6 +51,45 @@ def apply(
         actor=PUBLIC,
         payload=payload,
         idempotency_key=idempotency_key,
+    )
+    proc = engine.procedures.by_id(opened.definition_id)
+    return ApplicationOut(
+        case_no=opened.case_no,
+        access_code=opened.access_code,
+        state=opened.state,
+        state_label=proc.states[opened.state].label.get(lang),
+        status_url=f"/api/v1/status/{opened.case_no}",
+        replayed=opened.replayed,
+    )
+
+
+@router.post(
+    "/complaints",
+    status_code=201,
+    response_model=ApplicationOut,
+    responses=responses(404, 409, 422),
+    summary="File a complaint or report (投诉举报), anonymously if you wish (no account needed)",
+)
+def complain(
+    body: ComplaintIn, engine: EngineDep, lang: LangDep, idempotency_key: IdemKey = None
+) -> ApplicationOut:
+    payload: dict[str, Any] = {
+        "channel": "web",  # what the public files here comes through the web portal
+        "subject_name": body.subject_name,
+        "grounds": body.grounds,
+    }
+    if body.subject_kind:
+        payload["subject_kind"] = body.subject_kind
+    if body.subject_identifier:
+        payload["subject_identifier"] = body.subject_identifier
+    opened = engine.open_case(
+        procedure="complaint",
+        record_id=None,
+        applicant=body.complainant.model_dump(exclude_none=True),
+        actor=PUBLIC,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        access_code=body.keep_access_code or not body.complainant.anonymous,
     )
     proc = engine.procedures.by_id(opened.definition_id)
     return ApplicationOut(
@@ -141,4 +189,20 @@ def withdraw(
     assert actor.case_id is not None
     payload = {"reason": body.reason} if body and body.reason else {}
     engine.advance(actor.case_id, "withdraw", actor, payload, None)
+    return status_view(engine, actor, lang)
+
+
+@router.post(
+    "/status/{case_no}/actions",
+    response_model=StatusOut,
+    responses=responses(404, 409, 422, 429),
+    summary="Take a step the case offers its applicant now (a party's statement, a "
+    "rectification report, a request for re-examination)",
+)
+def act(
+    case_no: CaseNo, body: ActionIn, actor: ApplicantDep, engine: EngineDep, lang: LangDep
+) -> dict[str, Any]:
+    assert actor.case_id is not None
+    # The engine decides: the trigger must be open to the applicant in the case's state.
+    engine.advance(actor.case_id, body.trigger, actor, body.payload, None)
     return status_view(engine, actor, lang)

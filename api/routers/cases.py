@@ -81,6 +81,7 @@ def file_case(
         filed_on=body.filed_on,
         department_id=body.department_id,
         idempotency_key=idempotency_key,
+        access_code=body.access_code,
     )
     return OpenedOut(**opened.__dict__)
 

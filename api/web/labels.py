@@ -30,6 +30,9 @@ ROLE_LABELS: Table = {
     "credit_office": ("信用管理部门", "credit office"),
     "admin": ("管理员", "administrator"),
     "system": ("系统", "system"),
+    "lead_department": ("牵头部门", "lead department"),
+    "task_group": ("专责小组", "special task group"),
+    "leading_group": ("领导小组", "leading group"),
     "assignee": ("经办人", "case handler"),
     "determining_unit": ("认定单位", "determining unit"),
 }

@@ -87,10 +87,19 @@ def _home(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("follow", {})
     context.setdefault("subject", "")
     engine, lang = engine_of(request), lang_of(request)
-    context["portal_actions"] = [
-        (p.name, p.spec.portal.action.get(lang))
+    on_portal = [
+        (p, p.spec.portal)
         for p in engine.procedures.on_portal(engine.today())
         if p.spec.portal is not None
+    ]
+    # Filed against a published record (from the search results), or on their own.
+    context["portal_actions"] = [
+        (p.name, portal.action.get(lang)) for p, portal in on_portal if p.spec.record != "none"
+    ]
+    context["portal_intakes"] = [
+        (p.name, portal.label.get(lang), portal.action.get(lang))
+        for p, portal in on_portal
+        if p.spec.record == "none"
     ]
     return render(request, "portal/home.html", status=status, **context)
 
@@ -318,6 +327,131 @@ async def apply(request: Request) -> HTMLResponse:
     )
 
 
+# -- complaints (no record) ------------------------------------------------------------------
+
+COMPLAINT = "complaint"
+_IDENTITIES = (
+    ("named", "实名投诉", "named"),
+    ("anonymous_code", "匿名，保留查询码以便查询进度", "anonymous, keeping an access code"),
+    ("anonymous", "匿名，不保留查询码", "anonymous, without an access code"),
+)
+_COMPLAINT_SUBJECTS = ("government", "civil_servant", "enterprise", "person")
+
+
+def _complaint_page(
+    request: Request, values: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> HTMLResponse:
+    lang = lang_of(request)
+    form = _portal_form(request, COMPLAINT)
+    if form is None:
+        err = NotFound("complaints are not taken on this portal", "本门户不受理投诉举报")
+        return _home(request, 404, error=_msg(err, lang))
+    _, portal = form
+    zh = lang != "en"
+    return render(
+        request,
+        "portal/complain.html",
+        status=status,
+        procedure_label=portal.label.get(lang),
+        grounds_label=portal.grounds_label.get(lang),
+        commitment_title=portal.commitment_title.get(lang),
+        commitment_text=portal.commitment_text.get(lang),
+        identities=[(v, z if zh else e) for v, z, e in _IDENTITIES],
+        kinds=[(k, label(KIND_LABELS, k, lang)) for k in SUBJECT_KINDS],
+        subject_kinds=[(k, label(KIND_LABELS, k, lang)) for k in _COMPLAINT_SUBJECTS],
+        values=values,
+        errors=errors,
+    )
+
+
+@router.get("/complain", response_class=HTMLResponse)
+def complain_form(request: Request) -> HTMLResponse:
+    return _complaint_page(request, {}, {})
+
+
+@router.post("/complain", response_class=HTMLResponse)
+async def complain(request: Request) -> HTMLResponse:
+    engine = engine_of(request)
+    lang = lang_of(request)
+    zh = lang != "en"
+    form = await request.form(max_files=MAX_FILES, max_fields=50)
+    keys: tuple[str, ...] = ("identity", "kind", "name", "identifier", "phone", "email")
+    keys += ("subject_kind", "subject_name", "subject_identifier", "grounds")
+    values: dict[str, Any] = {k: _text(form, k)[:4000] for k in keys}
+    values["identifier"] = values["identifier"].upper()[:64]
+    values["subject_identifier"] = values["subject_identifier"].upper()[:18]
+    values["commitment_signed"] = form.get("commitment_signed") == "yes"
+    try:
+        check_csrf(request, _text(form, "csrf"))
+    except Forbidden as exc:
+        return _complaint_page(request, values, {"_": _msg(exc, lang)}, 403)
+    errors: dict[str, str] = {}
+    required = "必填" if zh else "required"
+    identity = values["identity"]
+    if identity not in {v for v, *_ in _IDENTITIES}:
+        errors["identity"] = "请选择是否实名" if zh else "choose named or anonymous"
+    if identity == "named" and not values["name"]:
+        errors["name"] = required
+    if values["subject_kind"] not in _COMPLAINT_SUBJECTS:
+        errors["subject_kind"] = "请选择对象类型" if zh else "choose the kind"
+    for k in ("subject_name", "grounds"):
+        if not values[k]:
+            errors[k] = required
+    if not values["commitment_signed"]:
+        errors["commitment_signed"] = "须阅读并作出承诺" if zh else "read and give the undertaking"
+    if errors:
+        return _complaint_page(request, values, errors, 422)
+    try:
+        files = await _uploads(form, "files", engine.settings.max_upload_bytes)
+        for name, data in files:  # refuse a bad file before anything is filed
+            Attachments(engine).check(name, data)
+    except RedressError as exc:
+        return _complaint_page(request, values, {"files": _msg(exc, lang)}, 422)
+    applicant: dict[str, Any] = (
+        {k: values[k] for k in ("kind", "name", "identifier", "phone", "email") if values[k]}
+        if identity == "named"
+        else {"anonymous": True}
+    )
+    payload = {
+        "channel": "web",
+        "subject_kind": values["subject_kind"],
+        "subject_name": values["subject_name"],
+        "grounds": values["grounds"],
+    }
+    if values["subject_identifier"]:
+        payload["subject_identifier"] = values["subject_identifier"]
+
+    def file_it() -> tuple[str, str | None, int]:
+        opened = engine.open_case(
+            procedure=COMPLAINT,
+            record_id=None,
+            applicant=applicant,
+            actor=PUBLIC,
+            payload=payload,
+            files=files,
+            access_code=identity != "anonymous",
+        )
+        return opened.case_no, opened.access_code, opened.case_id
+
+    try:
+        case_no, code, case_id = await run_in_threadpool(file_it)
+    except InvalidPayload as exc:
+        return _complaint_page(request, values, _form_errors(exc, lang), 422)
+    except RedressError as exc:
+        return _complaint_page(request, values, {"_": _msg(exc, lang)}, 422)
+    if code:
+        await run_in_threadpool(sign_in_applicant, request, case_id, case_no)
+    portal = _portal_form(request, COMPLAINT)
+    return render(
+        request,
+        "portal/filed.html",
+        case_no=case_no,
+        access_code=code,
+        procedure_label=portal[1].label.get(lang) if portal else "",
+        files=len(files),
+    )
+
+
 # -- follow the case ---------------------------------------------------------------------------
 
 
@@ -397,8 +531,9 @@ def _status_page(request: Request, actor: Actor, status: int = 200, **context: A
         for key in ("at", "created_at"):
             if isinstance(entry.get(key), datetime):
                 entry[key] = entry[key].astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    for key in ("supplement_errors", "review_errors", "withdraw_errors", "values"):
+    for key in ("supplement_errors", "review_errors", "withdraw_errors", "action_errors", "values"):
         context.setdefault(key, {})
+    context.setdefault("acted", "")
     notice_text = request.session.pop("flash", None)
     if notice_text and "notice" not in context:
         context["notice"] = notice_text
@@ -440,7 +575,7 @@ def notice_pdf_of(request: Request, case_no: str, notice_id: str) -> Response:
 @router.get("/status/{case_no}/{action}", response_model=None)
 def action_again(request: Request, case_no: str, action: str) -> RedirectResponse:
     """A form posted back re-renders under its action's address; a GET goes to the case."""
-    if action not in ("supplement", "review", "withdraw") or not CASE_NO.fullmatch(case_no):
+    if action not in ("supplement", "review", "withdraw", "act") or not CASE_NO.fullmatch(case_no):
         return _back(request, "/status")
     return _back(request, f"/status/{case_no}")
 
@@ -554,3 +689,39 @@ async def withdraw(request: Request, case_no: str) -> Response:
         errs = field_errors(exc, lang)
         return _status_page(request, actor, 422, withdraw_errors=errs, values=values)
     return _done(request, case_no, "申请已撤回", "Your application has been withdrawn")
+
+
+@router.post("/status/{case_no}/act", response_class=HTMLResponse, response_model=None)
+async def act(request: Request, case_no: str) -> Response:
+    """A step the case offers its applicant with a form made from its fields (a party's
+    statement, a rectification report, a request for re-examination)."""
+    engine = engine_of(request)
+    lang = lang_of(request)
+    actor, form, bad_csrf = await _action_form(request, case_no)
+    if actor is None:
+        return RedirectResponse("/status", status_code=303)
+    trigger = _text(form, "trigger")[:40]
+    values = {k: _text(form, k)[:4000] for k in form if k not in ("csrf", "trigger")}
+    if bad_csrf:
+        return _status_page(request, actor, 403, error=bad_csrf, values=values)
+    assert actor.case_id is not None
+    case_id = actor.case_id
+    offered = {a["trigger"]: a for a in status_view(engine, actor, lang)["other_actions"]}
+    if trigger not in offered:
+        gone = "该操作当前不可办理" if lang != "en" else "that step is not open now"
+        return _status_page(request, actor, 409, error=gone)
+    fields = {f["name"] for f in offered[trigger]["fields"]}
+    payload = {k: v for k, v in values.items() if k in fields and v}
+    missing = [
+        f["name"] for f in offered[trigger]["fields"] if f["required"] and f["name"] not in payload
+    ]
+    if missing:
+        need = dict.fromkeys(missing, "必填" if lang != "en" else "required")
+        return _status_page(request, actor, 422, action_errors=need, acted=trigger, values=values)
+    try:
+        await run_in_threadpool(engine.advance, case_id, trigger, actor, payload)
+    except RedressError as exc:
+        errs = field_errors(exc, lang)
+        return _status_page(request, actor, 422, action_errors=errs, acted=trigger, values=values)
+    label = offered[trigger]["label"]
+    return _done(request, case_no, f"已提交：{label}", f"Sent: {label}")

@@ -854,7 +854,7 @@ def test_procedures(api: Api) -> None:
     r = api.get("/procedures")
     assert r.status_code == 200
     listed = {p["name"]: p for p in r.json()}
-    assert set(listed) == {"objection", "repair"}
+    assert set(listed) == {"objection", "repair", "identification", "complaint"}
     assert [v["version"] for v in listed["repair"]["versions"]] == [1, 2]
     assert listed["repair"]["versions"][0]["effective_until"] == "2026-03-31"
     assert listed["repair"]["versions"][1]["effective_from"] == "2026-04-01"

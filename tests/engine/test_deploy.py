@@ -54,20 +54,20 @@ def test_roles_the_installation_declares(
     database: Database, clock: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = yaml.safe_load(text(2))
-    next(t for t in doc["triggers"] if t["name"] == "deem_withdrawn")["roles"].append(
-        "lead_department"
-    )
+    next(t for t in doc["triggers"] if t["name"] == "deem_withdrawn")["roles"].append("inspector")
     lead = yaml.safe_dump(doc, allow_unicode=True)
     plain = build_world(Engine(database, clock=clock), clock)  # type: ignore[arg-type]
     with pytest.raises(InvalidDefinition) as err:
         plain.engine.deploy_procedure(lead, SYSTEM)
-    assert "lead_department" in err.value.problems[0].en
-    monkeypatch.setenv("REDRESS_EXTRA_ROLES", '["lead_department"]')
+    assert "inspector" in err.value.problems[0].en
+    monkeypatch.setenv(
+        "REDRESS_EXTRA_ROLES", '["lead_department", "task_group", "leading_group", "inspector"]'
+    )
     get_settings.cache_clear()
     try:
         engine = Engine(database, clock=clock)  # type: ignore[arg-type]
         assert engine.deploy_procedure(lead, SYSTEM).created
-        uid, _ = engine.add_user("lead_zhang", "lead_department", "office")
+        uid, _ = engine.add_user("insp_zhang", "inspector", "office")
         assert uid > 0
     finally:
         get_settings.cache_clear()
