@@ -257,6 +257,17 @@ class AttachmentOut(BaseModel):
     uploaded_at: datetime
 
 
+class CaseLink(BaseModel):
+    relation: Literal["opened", "opened_from"]
+    case_id: int
+    case_no: str
+    procedure: str
+    procedure_title: str
+    state: str
+    state_label: str
+    visible: bool  # whether the caller may open it
+
+
 class CaseOut(BaseModel):
     model_config = _examples(
         {
@@ -322,7 +333,7 @@ class CaseOut(BaseModel):
     closed: bool
     version: int
     department_id: str
-    determining_unit: str
+    determining_unit: str | None  # None until a case without a record has one
     assignee_id: int | None
     applicant: dict[str, Any]
     data: dict[str, Any]
@@ -333,6 +344,8 @@ class CaseOut(BaseModel):
     deadlines: list[DeadlineOut]
     allowed_actions: list[ActionInfo]
     attachments: list[AttachmentOut] = Field(default_factory=list)
+    # Cases this one opened or was opened from (a complaint and its identification).
+    links: list[CaseLink] = Field(default_factory=list)
 
 
 class CaseSummary(BaseModel):

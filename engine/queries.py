@@ -106,6 +106,7 @@ def list_cases(
             c.c.filed_on,
             c.c.opened_at,
             c.c.closed_at,
+            c.c.data,
             r.c.subject_name,
             r.c.subject_identifier,
             r.c.determining_unit,
@@ -177,10 +178,17 @@ def list_cases(
             determining_unit=row["determining_unit"],
             subject_identifier=ident,
         )
-        if not disclosure.sees_subject(
+        if ident is not None and not disclosure.sees_subject(
             actor, determining_unit=row["determining_unit"], handling=row["department_id"]
         ):
             ident = mask(ident)
+        subject = row["subject_name"]
+        if subject is None:
+            # No record (yet): whom the case is about — a complaint's subject, or the party.
+            data = json.loads(row["data"])
+            subject = data.get("subject_name") or (
+                None if applicant.get("anonymous") else applicant.get("name")
+            )
         proc = engine.procedures.by_id(row["definition_id"])
         state = proc.states[row["state"]]
         due_at = t.to_ts(row["next_due"])
@@ -197,7 +205,7 @@ def list_cases(
                 "department_id": row["department_id"],
                 "assignee_id": row["assignee_id"],
                 "applicant": applicant,
-                "subject_name": row["subject_name"],
+                "subject_name": subject,
                 "subject_identifier": ident,
                 "filed_on": t.to_date(row["filed_on"]),
                 "opened_at": t.to_ts(row["opened_at"]),

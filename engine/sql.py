@@ -225,3 +225,11 @@ CASE_LINK_INSERT = """
 INSERT INTO case_links (case_id, other_case_id, relation, created_at)
 VALUES (:a, :b, :rel, :at)
 """
+
+CASE_LINKS = """
+SELECT l.relation, c.id, c.case_no, c.procedure, c.state, c.definition_id, c.department_id,
+       r.determining_unit
+FROM case_links l JOIN cases c ON c.id = l.other_case_id
+LEFT JOIN credit_records r ON r.id = c.record_id
+WHERE l.case_id = :id ORDER BY l.id
+"""

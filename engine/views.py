@@ -81,7 +81,32 @@ class CaseViews:
             },
             "deadlines": self.deadlines_in(tx, proc, case_id, lang, now),
             "allowed_actions": allowed,
+            "links": self.links_in(tx, case_id, actor, lang),
         }
+
+    def links_in(
+        self: Engine, tx: Tx, case_id: int, actor: Actor, lang: str
+    ) -> list[dict[str, Any]]:
+        """The cases this one opened or was opened from (a complaint and its identification),
+        each marked with whether `actor` may open it."""
+        out = []
+        for rel, oid, no, procedure, state, def_id, dept, unit in tx.all(
+            sql.CASE_LINKS, {"id": case_id}
+        ):
+            other = self.procedures.by_id(int(def_id))
+            out.append(
+                {
+                    "relation": rel,
+                    "case_id": int(oid),
+                    "case_no": no,
+                    "procedure": procedure,
+                    "procedure_title": other.spec.title.get(lang),
+                    "state": state,
+                    "state_label": other.states[state].label.get(lang),
+                    "visible": self._can_see(actor, int(oid), dept, unit, procedure),
+                }
+            )
+        return out
 
     def deadlines_in(
         self: Engine, tx: Tx, proc: Procedure, case_id: int, lang: str, now: datetime

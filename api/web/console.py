@@ -495,6 +495,11 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
         "extension": extension,
         "assignee_name": users.get(view["assignee_id"], view["assignee_id"]),
         "title_text": proc.spec.title.get(lang),
+        # For a field naming a department (the lead department a complaint is referred to).
+        "departments": sorted(
+            (dept_id, names.get(lang, dept_id))
+            for dept_id, names in engine.department_names().items()
+        ),
     }
 
 

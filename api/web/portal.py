@@ -346,8 +346,19 @@ def _complaint_page(
     if form is None:
         err = NotFound("complaints are not taken on this portal", "本门户不受理投诉举报")
         return _home(request, 404, error=_msg(err, lang))
-    _, portal = form
+    proc, portal = form
     zh = lang != "en"
+    # The subject's kind in the procedure's own words (the console and the letters use them).
+    kind_field = proc.fields.get("subject_kind")
+    subject_kinds = [
+        (
+            k,
+            kind_field.choice_labels[k].get(lang)
+            if kind_field is not None and k in kind_field.choice_labels
+            else label(KIND_LABELS, k, lang),
+        )
+        for k in _COMPLAINT_SUBJECTS
+    ]
     return render(
         request,
         "portal/complain.html",
@@ -358,7 +369,7 @@ def _complaint_page(
         commitment_text=portal.commitment_text.get(lang),
         identities=[(v, z if zh else e) for v, z, e in _IDENTITIES],
         kinds=[(k, label(KIND_LABELS, k, lang)) for k in SUBJECT_KINDS],
-        subject_kinds=[(k, label(KIND_LABELS, k, lang)) for k in _COMPLAINT_SUBJECTS],
+        subject_kinds=subject_kinds,
         values=values,
         errors=errors,
     )

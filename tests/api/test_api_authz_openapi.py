@@ -340,7 +340,23 @@ RULES: dict[tuple[str, str], Rule] = {
         lambda ids: {"json": {"document": "name: x"}},
     ),
     ("POST", "/api/v1/applications"): Rule(dict.fromkeys(CALLERS, PASSES), _application),
+    # Anyone may complain, anonymously too.
+    ("POST", "/api/v1/complaints"): Rule(
+        dict.fromkeys(CALLERS, PASSES),
+        lambda ids: {
+            "json": {
+                "complainant": {"anonymous": True},
+                "subject_name": "某区城市管理局",
+                "grounds": "拖欠工程款",
+            }
+        },
+    ),
     ("GET", "/api/v1/status/{case_no}"): Rule(APPLICANT_READ),
+    # The engine refuses a step the state does not offer (409), but only after the code.
+    ("POST", "/api/v1/status/{case_no}/actions"): Rule(
+        APPLICANT_WRITE,
+        lambda ids: {"json": {"trigger": "request_review", "payload": {"review_grounds": "x"}}},
+    ),
     ("POST", "/api/v1/status/{case_no}/supplement"): Rule(
         APPLICANT_WRITE, lambda ids: {"data": {"comment": "补充说明"}}
     ),
