@@ -359,8 +359,10 @@ class CaseSummary(BaseModel):
     department_id: str
     assignee_id: int | None
     applicant: dict[str, Any]
-    subject_name: str
-    subject_identifier: str
+    # Whom the case is about: the record's subject, or (no record) the complaint's subject or
+    # the party; an anonymous case about no one named has none.
+    subject_name: str | None
+    subject_identifier: str | None  # the record's; None without a record
     filed_on: date | None
     opened_at: datetime | None
     closed_at: datetime | None

@@ -124,6 +124,7 @@ class CaseCommands:
     ) -> Opened:
         """Open a case in the caller's transaction (a command that opens another case, as a
         complaint opens an identification, commits both or neither)."""
+        idempotency_key = idempotency_key or None  # an empty key is no key (never stored)
         dept = department_id or self._default_department(tx, actor)
         jurisdiction = tx.scalar(
             "SELECT jurisdiction FROM departments WHERE id = :id", {"id": dept}
@@ -426,6 +427,7 @@ class CaseCommands:
         without its files). `within`: the slot of a group of commands committed together
         (the API's write lane on SQLite); otherwise the command is its own transaction."""
         payload = payload if payload is not None else {}
+        idempotency_key = idempotency_key or None  # an empty key is no key (never stored)
         check_json(payload, "payload")
         now = self.now()
         prepared = self._attachments().prepare(files) if files else ()

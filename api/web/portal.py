@@ -460,6 +460,7 @@ async def complain(request: Request) -> HTMLResponse:
         access_code=code,
         procedure_label=portal[1].label.get(lang) if portal else "",
         files=len(files),
+        heading="投诉举报已提交" if zh else "Your complaint is filed",
     )
 
 

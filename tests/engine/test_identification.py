@@ -18,7 +18,7 @@ from engine.deadlines import Deadlines
 from engine.demo import IDENTIFICATION_PATHS, open_identification
 from engine.demo import drive as demo_drive
 from engine.queries import CaseFilter, get_record, list_cases
-from engine.service import SYSTEM, Actor
+from engine.service import SYSTEM
 from states.errors import Forbidden, Ineligible, NotFound
 
 PARTY = "某区城市管理局"
