@@ -139,6 +139,9 @@ def demo(
         "office_head",
         "amr_handler",
         "amr_reviewer",
+        "amr_lead_department",
+        "office_task_group",
+        "office_leading_group",
         "office_admin",
     ):
         users.add_row(name, staff.tokens[name])

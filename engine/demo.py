@@ -6,10 +6,13 @@ tests use the same sample payloads and paths into each state.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+import sqlalchemy as sa
 
 from engine.service import SYSTEM, Actor, Engine, Opened
 from states.calendar import add_months
@@ -431,12 +434,26 @@ def load_bodies_demo(engine: Engine, staff: Staff) -> list[DemoCase]:
         kind, name = SUBJECTS[2 + i % 2]
         opened = open_identification(engine, staff, kind, name, f"party{i}@example.com")
         drive(engine, staff, opened.case_id, "identification", path)
-        made.append(DemoCase(opened.case_no, "", "identification", 1, state))
+        code = party_code(engine, opened.case_id) or ""
+        made.append(DemoCase(opened.case_no, code, "identification", 1, state))
     for i, (state, path) in enumerate(COMPLAINT_PATHS.items()):
         opened = open_complaint(engine, staff, anonymous=i % 3 == 2, index=i)
         drive(engine, staff, opened.case_id, "complaint", path)
         made.append(DemoCase(opened.case_no, opened.access_code or "", "complaint", 1, state))
     return made
+
+
+def party_code(engine: Engine, case_id: int) -> str | None:
+    """The access code the last prior notice gave the party (None before one was sent)."""
+    with engine.db.read() as conn:
+        payload = conn.execute(
+            sa.text(
+                "SELECT payload FROM outbox WHERE case_id = :id AND name = 'prior_notice' "
+                "ORDER BY id DESC"
+            ),
+            {"id": case_id},
+        ).scalar()
+    return None if payload is None else json.loads(payload)["context"]["access_code"]
 
 
 def open_identification(
