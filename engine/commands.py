@@ -569,6 +569,7 @@ class CaseCommands:
             detail,
             rec,
             access_code=access_code,
+            data=data,
         )
         if notices:
             detail["notices"] = notices

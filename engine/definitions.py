@@ -31,6 +31,7 @@ from engine.db import Database, Tx
 from engine.notices import LANGS
 from engine.notices import ROOT as TEMPLATE_ROOT
 from engine.schema import date_param, to_date, to_ts
+from engine.settings import get_settings
 from states.document import Checked, canonical, check, digest
 from states.effects import CREATIONS, EFFECTS
 from states.errors import Conflict, FieldError, InvalidDefinition, InvalidPayload, NotFound
@@ -53,10 +54,12 @@ def template_languages(root: Path = TEMPLATE_ROOT) -> dict[str, frozenset[str]]:
     return out
 
 
-def catalog(extra_roles: Iterable[str] = ()) -> Catalog:
+def catalog(extra_roles: Iterable[str] | None = None) -> Catalog:
     """What a definition may name: the guards and effects in code, the roles the installation
-    declares (the built-in ones plus `REDRESS_EXTRA_ROLES`), the templates on disk."""
-    roles = tuple(dict.fromkeys((*ROLES, *extra_roles)))
+    declares (the built-in ones plus `REDRESS_EXTRA_ROLES`, read from the settings unless
+    given), the templates on disk."""
+    extra = get_settings().extra_roles if extra_roles is None else tuple(extra_roles)
+    roles = tuple(dict.fromkeys((*ROLES, *extra)))
     return Catalog(
         guards=GUARDS,
         effects={**EFFECTS, **CREATIONS},
@@ -376,10 +379,18 @@ class Definitions:
         gives a role such a remit shows on that role's lists within that time."""
         at, table = self._remit
         if time.monotonic() - at >= REMIT_TTL:
+            # From the stored documents as JSON, without compiling them (cheap for every new
+            # engine: most versions are never compiled by a given process).
             built: dict[str, set[str]] = {}
-            for proc in self.all():
-                for r in proc.role_scoped:
-                    built.setdefault(r, set()).add(proc.name)
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    sa.select(t.procedure_versions.c.name, t.procedure_versions.c.content)
+                ).all()
+            for name, content in rows:
+                for trig in json.loads(content).get("triggers", ()):
+                    if trig.get("scope") == "role":
+                        for r in trig.get("roles", ()):
+                            built.setdefault(r, set()).add(str(name))
             table = {r: frozenset(names) for r, names in built.items()}
             self._remit = (time.monotonic(), table)
         return table.get(role, frozenset())
@@ -394,6 +405,7 @@ class Builtin:
     schema checks): the same documents `install_builtin` deploys."""
 
     def __init__(self, cat: Catalog | None = None) -> None:
+        # The installation's declared roles (the built-in identification file names three).
         cat = cat or catalog()
         self._by_key: dict[tuple[str, int, str], Procedure] = {}
         for path in builtin_files():

@@ -44,6 +44,7 @@ class Notifying:
         detail: Mapping[str, Any] | None = None,
         rec: RecordState | None = None,
         access_code: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Queue each notice on every channel its recipient is reached by, with the values
         the letter needs taken now (what the decision said, the new deadline ...). `rec`:
@@ -67,6 +68,7 @@ class Notifying:
             seq,
             now,
             running,
+            data,
         )
         # Only the letter that tells a party of a case they did not file carries a code.
         context["access_code"] = access_code
@@ -126,7 +128,10 @@ class Notifying:
         seq: int,
         now: datetime,
         running: Mapping[str, Mapping[str, Any]] | None = None,
+        after: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """`after`: the case's data as the step leaves it (with what the trigger sets), when
+        the caller has it; otherwise the stored data with the step's fields."""
         person = loads(case.applicant_json)
         names = self.department_names()
         changed = {c["timer"]: c for c in detail.get("deadlines", ()) if c.get("due")}
@@ -138,7 +143,7 @@ class Notifying:
             }
             for name, c in {**(running or {}), **changed}.items()
         }
-        data = {**case.data, **fields}
+        data = {**case.data, **fields} if after is None else dict(after)
         outcome = data.get("outcome")
         # The period the applicant has to ask for a review: the window a delivered letter opens.
         review = next((tm for tm in proc.spec.timers if tm.starts_on_delivery), None)

@@ -32,7 +32,14 @@ from api.web.common import (
     staff,
     to_login,
 )
-from api.web.labels import DATA_LABELS, EVENT_LABELS, label
+from api.web.labels import (
+    DATA_LABELS,
+    EVENT_LABELS,
+    KIND_LABELS,
+    RECTIFICATION_LABELS,
+    ROLE_LABELS,
+    label,
+)
 from engine import schema as t
 from engine.attachments import Attachments
 from engine.queries import (
@@ -54,6 +61,7 @@ from states.errors import (
     StaleVersion,
 )
 from states.machine import Procedure
+from states.records import SUBJECT_KINDS
 
 router = APIRouter(include_in_schema=False)
 Page = HTMLResponse | RedirectResponse
@@ -469,6 +477,9 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
     record = get_record(engine, view["record"]["id"], actor) if view["record"] else None
     notices = case_notices(engine, cid, actor)
     attachments = Attachments(engine).list(cid)
+    for d in view["deadlines"]:
+        if d.get("period"):
+            d["period"] = _period_text(str(d["period"]), lang)
     for a in view["allowed_actions"]:
         a["label_text"] = a["label"].get(lang, a["trigger"])
         for f in a["fields"]:
@@ -495,6 +506,23 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
         "extension": extension,
         "assignee_name": users.get(view["assignee_id"], view["assignee_id"]),
         "title_text": proc.spec.title.get(lang),
+        # Each choice and department field's stored value in words, for the data and the
+        # timeline (a page never shows a stored code).
+        "choice_words": {
+            name: (
+                {d: n.get(lang, d) for d, n in engine.department_names().items()}
+                if spec.type == "department"
+                else {c: lab.get(lang) for c, lab in spec.choice_labels.items()}
+            )
+            for name, spec in proc.fields.items()
+            if spec.type in ("choice", "department")
+        }
+        | {
+            "kind": {k: label(KIND_LABELS, k, lang) for k in SUBJECT_KINDS},
+            "role": {r: label(ROLE_LABELS, r, lang) for r in ROLE_LABELS},
+            # A record's rectification (content.rectification.status).
+            "status": {c: label(RECTIFICATION_LABELS, c, lang) for c in RECTIFICATION_LABELS},
+        },
         # For a field naming a department (the lead department a complaint is referred to).
         "departments": sorted(
             (dept_id, names.get(lang, dept_id))
@@ -840,7 +868,10 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
 
 
 def _period_text(text: str, lang: str) -> str:
-    p = Period.parse(text)
+    try:
+        p = Period.parse(text)
+    except ValueError:
+        return text
     if lang == "en":
         return str(p)
     unit = {"working_days": "个工作日", "calendar_days": "日", "months": "个月"}[p.unit]

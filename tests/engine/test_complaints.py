@@ -35,15 +35,18 @@ def state(w: World, cid: int) -> str:
 
 def test_the_deadlines_of_the_regulation(world: World) -> None:
     """Registered and routed within 15 days of receipt; accepted or refused within 7 working
-    days; concluded within 60 days of acceptance."""
+    days of receipt (registration does not restart it); concluded within 60 days of
+    acceptance."""
     cid = open_complaint(world.engine, world.staff).case_id
     assert timers(world, cid)["register_due"]["due_day"] == date(2026, 4, 22)
+    # Tuesday 04-07 + 7 working days: 04-08…04-10, 04-13…04-16.
+    assert timers(world, cid)["acceptance_due"]["due_day"] == date(2026, 4, 16)
     world.clock.set(at("2026-04-10 10:00"))
     drive(world, cid, ["register"])
-    # Friday 04-10 + 7 working days: 04-13…04-17, 04-20, 04-21.
-    assert timers(world, cid)["acceptance_due"]["due_day"] == date(2026, 4, 21)
+    assert timers(world, cid)["acceptance_due"]["due_day"] == date(2026, 4, 16)
     world.clock.set(at("2026-04-20 10:00"))
     drive(world, cid, ["accept"])
+    assert timers(world, cid)["acceptance_due"]["status"] == "stopped"
     # 60 days end on Friday 06-19, the Dragon Boat Festival: the next working day (Art. 203).
     assert timers(world, cid)["conclusion_due"]["due_day"] == date(2026, 6, 22)
 

@@ -163,11 +163,11 @@ def test_unknown_role_is_one_the_installation_did_not_declare(cat: Catalog) -> N
         OBJECTION,
         "  sources: [awaiting_supplement]\n  dest: deemed_withdrawn\n  roles: [system]\n",
         "  sources: [awaiting_supplement]\n  dest: deemed_withdrawn\n"
-        "  roles: [system, lead_department]\n",
+        "  roles: [system, inspector]\n",
     )
-    p = one(check(text, cat).problems, "unknown role 'lead_department'")
+    p = one(check(text, cat).problems, "unknown role 'inspector'")
     assert p.line == line + 2 and p.where.endswith(".roles[1]")
-    declared = dataclasses.replace(cat, roles=(*cat.roles, "lead_department"))
+    declared = dataclasses.replace(cat, roles=(*cat.roles, "inspector"))
     assert check(text, declared).ok
 
 

@@ -15,7 +15,7 @@ from datetime import date
 
 import pytest
 
-from engine.definitions import builtin
+from engine.definitions import Builtin, builtin
 from states.calendar import Period, WorkCalendar
 
 Row = tuple[str, str, str, tuple[str, ...], str, bool, date]
@@ -221,13 +221,144 @@ TABLE: dict[tuple[str, int], dict[str, Row]] = {
             date(2026, 4, 21),
         ),
     },
+    # Identification: every figure is ours (no national stage deadlines, DOMAIN.md).
+    ("identification", 1): {
+        "proposal_due": (
+            "10 working days",
+            "state",
+            "opened",
+            (),
+            "filing",
+            True,
+            date(2026, 4, 21),
+        ),
+        "notice_due": ("3 working days", "state", "proposed", (), "entry", True, date(2026, 4, 10)),
+        "statement_due": (
+            "5 working days",
+            "state",
+            "notified",
+            (),
+            "delivery",
+            True,
+            date(2026, 4, 14),
+        ),
+        "statement_answer_due": (
+            "5 working days",
+            "state",
+            "statement_review",
+            (),
+            "entry",
+            True,
+            date(2026, 4, 14),
+        ),
+        "opinion_due": (
+            "10 working days",
+            "state",
+            "task_group_review",
+            (),
+            "entry",
+            True,
+            date(2026, 4, 21),
+        ),
+        "approval_due": (
+            "15 working days",
+            "state",
+            "awaiting_approval",
+            (),
+            "entry",
+            True,
+            date(2026, 4, 28),
+        ),
+        # 17 working days to 04-30, Labour Day 05-01–05, 20 on 05-08, 21 on the makeup
+        # Saturday 05-09, 26 on 05-15, 30 on Thursday 05-21.
+        "rectification_due": (
+            "30 working days",
+            "state",
+            "rectifying",
+            (),
+            "entry",
+            True,
+            date(2026, 5, 21),
+        ),
+        "supervision_due": (
+            "10 working days",
+            "state",
+            "overdue",
+            (),
+            "entry",
+            True,
+            date(2026, 4, 21),
+        ),
+        "check_due": (
+            "10 working days",
+            "state",
+            "rectification_check",
+            (),
+            "entry",
+            True,
+            date(2026, 4, 21),
+        ),
+    },
+    ("complaint", 1): {
+        "register_due": (
+            "15 calendar days",
+            "state",
+            "received",
+            (),
+            "filing",
+            False,
+            date(2026, 4, 22),
+        ),
+        # SAMR's 7 working days count from receipt, across registration (15 days at most).
+        "acceptance_due": (
+            "7 working days",
+            "case",
+            "received",
+            (),
+            "filing",
+            False,
+            date(2026, 4, 16),
+        ),
+        # The 60th day is Saturday 06-06: the period ends on Monday 06-08 (Art. 203).
+        "conclusion_due": (
+            "60 calendar days",
+            "state",
+            "handling",
+            (),
+            "entry",
+            False,
+            date(2026, 6, 8),
+        ),
+        "reexam_window": (
+            "30 calendar days",
+            "state",
+            "replied",
+            (),
+            "delivery",
+            False,
+            date(2026, 5, 7),
+        ),
+        "reexam_due": (
+            "30 calendar days",
+            "state",
+            "reexamining",
+            (),
+            "entry",
+            False,
+            date(2026, 5, 7),
+        ),
+    },
 }
 
 CAL = WorkCalendar()
 
 
+def _registry() -> Builtin:
+    return builtin()
+
+
 def _counted_from(proc_key: tuple[str, int], name: str) -> str:
-    proc = builtin().get(*proc_key)
+    proc = _registry().get(*proc_key)
     tm = proc.timers[name]
     if tm.starts_on_delivery:
         return "delivery"
@@ -238,7 +369,7 @@ def _counted_from(proc_key: tuple[str, int], name: str) -> str:
 
 
 def test_table_covers_every_timer_of_every_definition() -> None:
-    reg = builtin()
+    reg = _registry()
     seen = {(p.name, p.version) for n in reg.names() for p in reg.versions(n)}
     assert seen == set(TABLE)
     for key, rows in TABLE.items():
@@ -251,7 +382,7 @@ CASES = [(key, name) for key, rows in TABLE.items() for name in rows]
 @pytest.mark.parametrize(("key", "name"), CASES)
 def test_timer_follows_the_counting_rules(key: tuple[str, int], name: str) -> None:
     period, scope, starts, pauses, counted_from, ours, due = TABLE[key][name]
-    proc = builtin().get(*key)
+    proc = _registry().get(*key)
     tm = proc.timers[name]
     assert (tm.period, tm.scope) == (period, scope)
     assert [s.name for s in proc.spec.states if name in s.starts] == [starts]
