@@ -101,7 +101,14 @@ def expected_status(procedure: str, user: str, roles: tuple[str, ...], scope: st
 
 
 @pytest.fixture
-def api(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
+def api(sqlite_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
+    # The matrix is the engine's rules, the same on both databases: it runs on SQLite; the
+    # visibility SQL (a role's remit across departments) runs on both below.
+    return make_api(sqlite_world, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def both(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
     return make_api(world, tmp_path, monkeypatch)
 
 
@@ -173,3 +180,22 @@ def test_authorization_matrix(api: Api, procedure: str, trigger: str) -> None:
         elif r.json()["state"] != dest:
             wrong.append(f"{user}: moved to {r.json()['state']}, expected {dest}")
     assert not wrong, f"{procedure}.{trigger}:\n" + "\n".join(wrong)
+
+
+def test_the_bodies_see_and_act_across_departments_on_both_databases(both: Api) -> None:
+    """The task group's remit is a condition in the queue's SQL and in every case read: on
+    PostgreSQL as on SQLite, it lists and opens AMR's identification, not the office's other
+    departments' cases, and acts on it; another lead department sees nothing of it."""
+    cid, version = _case_in(both, "identification", "task_group_review", "form_opinion")
+    for user in ("office_task_group", "office_leading_group"):
+        listed = both.get("/cases", user, params={"procedure": "identification"}).json()["items"]
+        assert cid in {c["id"] for c in listed}, user
+    assert cid not in {c["id"] for c in both.get("/cases", "hrss_lead_department").json()["items"]}
+    problem(both.get(f"/cases/{cid}", "hrss_lead_department"), 404, "not_found")
+    problem(both.act(cid, "form_opinion", "office_handler", version, {"opinion": "x"}), 404)
+    r = both.act(cid, "form_opinion", "office_task_group", version, {"opinion": "建议认定"})
+    assert r.status_code == 200 and r.json()["state"] == "awaiting_approval", r.text
+    r = both.act(
+        cid, "approve", "office_leading_group", version + 1, _payload("identification", "approve")
+    )
+    assert r.status_code == 200 and r.json()["state"] == "rectifying", r.text
