@@ -209,7 +209,7 @@ def test_bad_identifier_shown_beside_its_field(site: Site, page: Any) -> None:
 def test_wrong_access_code_and_english(site: Site, page: Any) -> None:
     page.goto(site.url + "/")
     page.click("text=English")
-    assert "Objections and credit repair" in page.inner_text("h1")
+    assert "Objections, credit repair and complaints" in page.inner_text("h1")
     assert "Follow your case" in page.inner_text("#follow")
     page.click("text=中文")
     page.fill("#f-case_no", "YY20260407K3M9QX")
