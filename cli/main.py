@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli import office
+from cli.office import write_secret_key
 from engine.deadlines import Deadlines, read_calendar_file
 from engine.definitions import catalog as definition_catalog
 from engine.definitions import check_file
@@ -27,7 +29,6 @@ from engine.settings import (
     Settings,
     check_secret,
     get_settings,
-    new_secret_key,
     secret_key_path,
 )
 from states.calendar import Period
@@ -57,6 +58,10 @@ cases_app = typer.Typer(help="Running cases.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(user_app, name="user")
 app.add_typer(secret_app, name="secret")
+app.add_typer(office.department_app, name="department")
+app.command("init")(office.init)
+user_app.command("list")(office.user_list)
+user_app.command("set")(office.user_set)
 console = Console()
 err = Console(stderr=True)
 
@@ -487,11 +492,7 @@ def secret_init(
             f"error: {path} exists; replacing it would invalidate every token and access code"
         )
         raise typer.Exit(2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Created owner-only from the start, never readable by others even for a moment.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(new_secret_key() + "\n")
+    write_secret_key(path)
     get_settings.cache_clear()
     console.print(f"secret key written: {path}")
 
@@ -565,7 +566,6 @@ def deploy(
     deliver_cron: str = "* * * * *",
 ) -> None:
     """Deploy both flows with cron schedules to the Prefect server at PREFECT_API_URL."""
-    import os
 
     from workflows.deploy import deploy as do_deploy
 

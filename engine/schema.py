@@ -106,6 +106,8 @@ departments = sa.Table(
     # Whose rule sets and local calendar days its cases follow (a city, a province, ...).
     sa.Column("jurisdiction", sa.String(40), nullable=False, server_default="default"),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # The department above it (上级部门), where a matter goes at the next level.
+    sa.Column("parent_id", sa.String(64), sa.ForeignKey("departments.id"), nullable=True),
 )
 
 # Deployed procedure versions (engine/definitions.py). A row is never updated: a version is
