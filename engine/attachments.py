@@ -207,6 +207,7 @@ class Attachments:
                     "by": actor.name,
                 },
                 now,
+                actor,  # the uploader, not the clock
             )
             out.append(Stored(att_id, name, kind, size, digest))
         return out

@@ -440,7 +440,8 @@ def list_outbox(
 def dashboard_rows(engine: Engine, actor: Actor, now: datetime) -> tuple[Any, ...]:
     """The dashboard's figures as rows, over the cases `actor` may see: open cases by
     (department, procedure, definition, state); overdue cases by department; the stopped
-    deadlines of closed cases; the number closed; every event (case, seq, from, to, at)."""
+    deadlines of closed cases; the number closed; every event (case, seq, from, to, at,
+    procedure)."""
     c, r, tm, ev = t.cases, t.credit_records, t.timers, t.case_events
     joined = c.outerjoin(r, r.c.id == c.c.record_id)
     vis = visible_cases(actor, engine.remit(actor))
@@ -478,7 +479,9 @@ def dashboard_rows(engine: Engine, actor: Actor, now: datetime) -> tuple[Any, ..
             sa.select(sa.func.count()).select_from(joined).where(vis, c.c.closed_at.is_not(None))
         ).scalar_one()
         event_rows = conn.execute(
-            sa.select(ev.c.case_id, ev.c.seq, ev.c.from_state, ev.c.to_state, ev.c.at)
+            sa.select(
+                ev.c.case_id, ev.c.seq, ev.c.from_state, ev.c.to_state, ev.c.at, c.c.procedure
+            )
             .select_from(joined.join(ev, ev.c.case_id == c.c.id))
             .where(vis)
             .order_by(ev.c.case_id, ev.c.seq)

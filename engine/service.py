@@ -152,12 +152,19 @@ class Engine(Administration, RecordKeeping, CaseCommands, Timers, Notifying, Cas
         )
 
     def append_system_event(
-        self, tx: Tx, case: _Case, trigger: str, detail: Mapping[str, Any], now: datetime
+        self,
+        tx: Tx,
+        case: _Case,
+        trigger: str,
+        detail: Mapping[str, Any],
+        now: datetime,
+        actor: Actor = SYSTEM,
     ) -> None:
-        """An event that records what the clock did without moving the case (no new version:
-        a reminder must not make a handler's open form stale)."""
+        """An event that records something done to the case without moving it (no new
+        version: a reminder must not make a handler's open form stale) — by the clock, or by
+        `actor` (who uploaded a file)."""
         row = self.event_row(
-            case, trigger, case.state, case.state, case.version, SYSTEM, now, canonical({}), detail
+            case, trigger, case.state, case.state, case.version, actor, now, canonical({}), detail
         )
         self.append_event(tx, case, row)
         tx.execute(

@@ -825,9 +825,10 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
     timed = len(in_time)
     on_time = sum(1 for ok in in_time.values() if ok)
     # Time per stage: from the event entering a state to the event leaving it.
-    spans: dict[str, list[float]] = {}
+    # By procedure and state: two procedures' states may share a name or a label (核查中).
+    spans: dict[tuple[str, str], list[float]] = {}
     entered: dict[int, tuple[str, datetime]] = {}
-    for cid, _seq, src, dst, at in event_rows:
+    for cid, _seq, src, dst, at, procedure in event_rows:
         if src is None or cid not in entered:
             entered[cid] = (dst, at)
             continue
@@ -835,20 +836,24 @@ def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
             continue
         state, since = entered[cid]
         if state == src:
-            spans.setdefault(src, []).append((at - since).total_seconds())
+            spans.setdefault((procedure, src), []).append((at - since).total_seconds())
         entered[cid] = (dst, at)
-    state_labels: dict[str, str] = {}
+    state_labels: dict[tuple[str, str], str] = {}
+    proc_titles: dict[str, str] = {}
     for proc in engine.procedures.all():
+        proc_titles.setdefault(proc.name, proc.spec.title.get(lang))
         for s in proc.spec.states:
-            state_labels.setdefault(s.name, s.label.get(lang))
+            state_labels.setdefault((proc.name, s.name), s.label.get(lang))
     stages = [
         {
-            "state": s,
-            "label": state_labels.get(s, s),
+            "state": key[1],
+            "procedure": key[0],
+            "title": proc_titles.get(key[0], key[0]),
+            "label": state_labels.get(key, key[1]),
             "n": len(v),
             "median": _span(statistics.median(v), lang),
         }
-        for s, v in sorted(spans.items())
+        for key, v in sorted(spans.items())
     ]
     return {
         "open_cases": open_cases,

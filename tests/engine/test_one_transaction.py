@@ -38,6 +38,9 @@ def test_a_supplement_refused_stores_none_of_its_files(world: World) -> None:
     assert count(world.engine, "attachments") == before + 1
     events = [e["trigger"] for e in world.engine.events(case.case_id, me)]
     assert events[-2:] == ["attach", "supplement"]
+    # The file is the applicant's in the timeline, not the clock's (it was "clock (系统)").
+    attach = [e for e in world.engine.events(case.case_id, me) if e["trigger"] == "attach"][-1]
+    assert (attach["actor"], attach["role"]) == (me.name, "applicant")
 
 
 def test_an_application_refused_stores_none_of_its_evidence(world: World) -> None:

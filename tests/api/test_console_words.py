@@ -1,0 +1,66 @@
+"""Console pages a handler can read, through HTTP: the dashboard tells procedures apart, the
+timeline credits uploads to whoever made them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from api_support import PDF, Api, make_api
+from conftest import World
+from helpers import drive, open_objection, open_repair
+
+
+@pytest.fixture
+def api(sqlite_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
+    return make_api(sqlite_world, tmp_path, monkeypatch)
+
+
+def login(api: Api, user: str) -> None:
+    page = api.client.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    r = api.client.post(
+        "/console/login",
+        data={"token": api.world.tokens[user], "csrf": csrf.group(1)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def test_stage_times_are_per_procedure(api: Api) -> None:
+    """Objection's 核查中 (verifying) and repair's 核查中 (reviewing) were one row, twice."""
+    obj = open_objection(api.world).case_id
+    drive(api.world, obj, "objection", ["accept", "mark_disputed", "propose_decision"])
+    rep = open_repair(api.world).case_id
+    drive(api.world, rep, "repair", ["forward", "accept", "approve"])
+    login(api, "office_admin")
+    html = api.client.get("/console/dashboard").text
+    rows = re.findall(
+        r'<tr data-state="(\w+)" data-procedure="(\w+)"><td>([^<]+)</td><td>([^<]+)</td>', html
+    )
+    seen = {(state, proc): (title, label) for state, proc, title, label in rows}
+    assert seen[("verifying", "objection")] == ("信用信息异议处理", "核查中")
+    assert seen[("reviewing", "repair")] == ("信用修复", "核查中")
+    assert len(rows) == len(seen)  # one row per procedure and stage
+
+
+def test_an_applicants_upload_is_theirs_in_the_timeline(api: Api) -> None:
+    filed = api.apply("objection")
+    assert filed.status_code == 201, filed.text
+    no = filed.json()["case_no"]
+    code = filed.json()["access_code"]
+    case_id = api.get("/cases", "office_handler", params={"case_no": no}).json()["items"][0]["id"]
+    drive(api.world, case_id, "objection", ["request_supplement"])
+    r = api.client.post(
+        f"/api/v1/status/{no}/supplement",
+        headers={"X-Access-Code": code},
+        files={"files": ("licence.pdf", PDF, "application/pdf")},
+    )
+    assert r.status_code == 200, r.text
+    login(api, "office_handler")
+    html = api.client.get(f"/console/cases/{case_id}").text
+    attach = html[html.index('data-trigger="attach"') :]
+    attach = attach[: attach.index("</li>")]
+    assert "申请人" in attach and "系统" not in attach
