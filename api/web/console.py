@@ -22,6 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from api.routers.notices import pdf_response
 from api.security import attachment_response
 from api.web.common import (
+    LANGS,
     check_csrf,
     end_session,
     engine_of,
@@ -589,6 +590,35 @@ def case_page(request: Request, case_id: str) -> Page:
         except RedressError:
             pass
     return _case_page(request, actor, cid, notice_text=notice_text)
+
+
+def _back_to(request: Request, path: str) -> RedirectResponse:
+    """A form posted back re-renders under its action's address; a GET there (the language
+    switch on that page, a reload after a refusal) goes back to the page, keeping ?lang=."""
+    lang = request.query_params.get("lang")
+    return RedirectResponse(path + (f"?lang={lang}" if lang in LANGS else ""), status_code=303)
+
+
+@router.get("/cases/{case_id}/actions/{trigger}", response_model=None)
+def action_again(request: Request, case_id: str, trigger: str) -> RedirectResponse:
+    cid = _case_id(case_id)
+    return _back_to(request, "/console" if cid is None else f"/console/cases/{cid}")
+
+
+@router.get("/cases/{case_id}/attachments", response_model=None)
+def upload_again(request: Request, case_id: str) -> RedirectResponse:
+    cid = _case_id(case_id)
+    return _back_to(request, "/console" if cid is None else f"/console/cases/{cid}")
+
+
+@router.get("/assign", response_model=None)
+def assign_again(request: Request) -> RedirectResponse:
+    return _back_to(request, "/console")
+
+
+@router.get("/logout", response_model=None)
+def logout_again(request: Request) -> RedirectResponse:
+    return _back_to(request, "/console/login")
 
 
 def _payload(

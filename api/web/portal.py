@@ -508,6 +508,11 @@ async def sign_in(request: Request) -> Response:
     return RedirectResponse(f"/status/{case_no}", status_code=303)
 
 
+@router.get("/status/sign-out", response_model=None)
+def sign_out_again(request: Request) -> RedirectResponse:
+    return _back(request, "/status")
+
+
 @router.post("/status/sign-out", response_class=HTMLResponse, response_model=None)
 async def sign_out(request: Request) -> Response:
     form = await request.form(max_fields=5)

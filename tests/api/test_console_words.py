@@ -64,3 +64,29 @@ def test_an_applicants_upload_is_theirs_in_the_timeline(api: Api) -> None:
     attach = html[html.index('data-trigger="attach"') :]
     attach = attach[: attach.index("</li>")]
     assert "申请人" in attach and "系统" not in attach
+
+
+def test_switching_language_after_a_form_error_returns_to_the_page(api: Api) -> None:
+    """The language link on a page re-rendered under a form's action address used to land on
+    a raw {"title": "Method Not Allowed"}."""
+    case_id = open_objection(api.world).case_id
+    login(api, "office_handler")
+    page = api.client.get(f"/console/cases/{case_id}").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    # A refusal (reject needs its reasons) re-renders the case under the action's address.
+    refused = api.client.post(
+        f"/console/cases/{case_id}/actions/reject",
+        data={"csrf": csrf.group(1), "version": "1"},
+    )
+    assert refused.status_code == 422
+    for path, back in (
+        (f"/console/cases/{case_id}/actions/reject", f"/console/cases/{case_id}"),
+        (f"/console/cases/{case_id}/attachments", f"/console/cases/{case_id}"),
+        ("/console/assign", "/console"),
+        ("/status/sign-out", "/status"),
+    ):
+        r = api.client.get(path, params={"lang": "en"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == back + "?lang=en", (path, r.text)
+    english = api.client.get(f"/console/cases/{case_id}/actions/reject?lang=en")
+    assert english.status_code == 200 and "Method Not Allowed" not in english.text
