@@ -483,6 +483,7 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
             d["period"] = _period_text(str(d["period"]), lang)
     for a in view["allowed_actions"]:
         a["label_text"] = a["label"].get(lang, a["trigger"])
+        a["confirm"] = _needs_confirmation(proc, a["trigger"])
         for f in a["fields"]:
             lab = f["label"]
             f["label_text"] = lab.get(lang, f["name"]) if isinstance(lab, dict) else str(lab)
@@ -658,6 +659,16 @@ def _payload(
     return payload, values, errors
 
 
+def _needs_confirmation(proc: Procedure, trigger: str) -> bool:
+    """Staff ending a case on the applicant's behalf (a withdrawal taken by telephone or at
+    the counter) tick a confirmation first: it closes the case for good."""
+    branches = proc.branches.get(trigger) or []
+    return any(
+        "applicant" in b.roles and b.dest != "=" and proc.states[b.dest].terminal
+        for b in branches
+    )
+
+
 def _act(
     engine: Engine, actor: Actor, cid: int, trigger: str, form: FormData, lang: str
 ) -> tuple[str, Any]:
@@ -668,6 +679,15 @@ def _act(
         return "not_found", exc
     proc = engine.procedures.by_id(view["definition_id"])
     payload, values, errors = _payload(proc, trigger, form, lang)
+    if _needs_confirmation(proc, trigger) and form.get("confirm") != "yes":
+        errors.append(
+            FieldError(
+                "confirm",
+                "required",
+                "tick to confirm: this ends the case for good",
+                "请勾选确认：此操作将终结本案，且不可撤销",
+            )
+        )
     version_text = form.get("version")
     if not isinstance(version_text, str) or not version_text.isdigit() or len(version_text) > 12:
         errors.append(FieldError("_", "version", "reload the case and retry", "请刷新后重试"))

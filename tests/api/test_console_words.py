@@ -90,3 +90,25 @@ def test_switching_language_after_a_form_error_returns_to_the_page(api: Api) -> 
         assert r.status_code == 303 and r.headers["location"] == back + "?lang=en", (path, r.text)
     english = api.client.get(f"/console/cases/{case_id}/actions/reject?lang=en")
     assert english.status_code == 200 and "Method Not Allowed" not in english.text
+
+
+def test_a_handlers_withdrawal_is_confirmed_first(api: Api) -> None:
+    case_id = open_objection(api.world).case_id
+    login(api, "office_handler")
+    page = api.client.get(f"/console/cases/{case_id}").text
+    assert 'id="f-withdraw-confirm"' in page and 'id="f-accept-confirm"' not in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    unconfirmed = api.client.post(
+        f"/console/cases/{case_id}/actions/withdraw",
+        data={"csrf": csrf.group(1), "version": "1"},
+    )
+    assert unconfirmed.status_code == 422 and 'id="err-withdraw-confirm"' in unconfirmed.text
+    assert api.case(case_id)["state"] == "submitted"  # nothing done
+    confirmed = api.client.post(
+        f"/console/cases/{case_id}/actions/withdraw",
+        data={"csrf": csrf.group(1), "version": "1", "confirm": "yes"},
+        follow_redirects=False,
+    )
+    assert confirmed.status_code == 303
+    assert api.case(case_id)["state"] == "withdrawn"
