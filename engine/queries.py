@@ -37,10 +37,39 @@ class CaseFilter:
     subject_identifier: str | None = None
     case_no: str | None = None
     q: str | None = None
+    # None: open and closed; False: open only (the console's default); True: closed only.
+    closed: bool | None = None
+    # Only cases in these (procedure, state) pairs (the console's "waiting for my approval").
+    states_in: tuple[tuple[str, str], ...] | None = None
+    # ... or, when given, cases with an extension waiting in these pairs.
+    extension_in: tuple[tuple[str, str], ...] = ()
+    # newest first (id); "due": the next deadline first; "filed": the oldest filing first.
+    sort: str = "newest"
+
+
+SORTS = ("newest", "due", "filed")
 
 
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"before": last_id}).encode()).decode()
+
+
+def encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_offset(cursor: str) -> int:
+    """A page of a sorted list (other than newest first) continues at an offset."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        offset = int(value["offset"])
+        if not 0 <= offset <= 10**7:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidPayload(
+            [FieldError("cursor", "invalid", "not a cursor this server issued", "无效的分页游标")]
+        ) from None
 
 
 def decode_cursor(cursor: str) -> int:
@@ -113,12 +142,37 @@ def list_cases(
             next_due.label("next_due"),
         )
         .select_from(c.outerjoin(r, r.c.id == c.c.record_id))
-        .order_by(c.c.id.desc())
         .limit(limit + 1)
     )
     q = q.where(visible_cases(actor, engine.remit(actor)))
-    if cursor:
+    offset = 0
+    if f.sort == "due":
+        q = q.order_by(next_due.is_(None), next_due, c.c.id.desc())
+    elif f.sort == "filed":
+        q = q.order_by(c.c.filed_on, c.c.id)
+    else:
+        q = q.order_by(c.c.id.desc())
+    if cursor and f.sort in ("due", "filed"):
+        offset = decode_offset(cursor)
+        q = q.offset(offset)
+    elif cursor:
         q = q.where(c.c.id < decode_cursor(cursor))
+    if f.closed is False:
+        q = q.where(c.c.closed_at.is_(None))
+    elif f.closed is True:
+        q = q.where(c.c.closed_at.is_not(None))
+    if f.states_in is not None:
+        pairs = [sa.and_(c.c.procedure == p, c.c.state == st) for p, st in f.states_in]
+        waiting = [
+            sa.and_(
+                c.c.procedure == p,
+                c.c.state == st,
+                # The case's data is canonical JSON (no spaces): the flag as stored.
+                c.c.data.like('%"extension_requested":true%'),
+            )
+            for p, st in f.extension_in
+        ]
+        q = q.where(sa.or_(*pairs, *waiting) if pairs or waiting else sa.false())
     if f.procedure:
         if f.procedure not in engine.procedures.names():
             raise InvalidPayload(
@@ -214,7 +268,11 @@ def list_cases(
                 "overdue": due_at is not None and due_at <= now,
             }
         )
-    return out, (encode_cursor(rows[-1]["id"]) if more and rows else None)
+    if not (more and rows):
+        return out, None
+    if f.sort in ("due", "filed"):
+        return out, encode_offset(offset + len(rows))
+    return out, encode_cursor(rows[-1]["id"])
 
 
 def get_record(engine: Engine, record_id: int, actor: Actor) -> dict[str, Any] | None:

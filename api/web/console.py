@@ -7,6 +7,7 @@ its CSRF token the 403 page; expected errors (RedressError) never become a 500.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 from datetime import date, datetime, timedelta
@@ -44,6 +45,7 @@ from api.web.labels import (
 from engine import schema as t
 from engine.attachments import Attachments
 from engine.queries import (
+    SORTS,
     CaseFilter,
     case_notices,
     dashboard_rows,
@@ -226,6 +228,9 @@ async def logout(request: Request) -> Page:
 # -- the work queue -----------------------------------------------------------------------------
 
 FILTERS = (
+    "view",
+    "status",
+    "sort",
     "procedure",
     "state",
     "overdue",
@@ -291,6 +296,20 @@ def _parse_filters(
             bad(name, f"最多{limit}个字符", f"at most {limit} characters")
             value = None
         texts[name] = value
+    # The queue is of open cases unless asked otherwise (closed and withdrawn ones were mixed
+    # in), sorted by the next deadline across all pages, not within one.
+    status = raw.get("status") or "open"
+    if status not in ("open", "closed", "all"):
+        bad("status", "无效的选项", "not an option")
+        status = "open"
+    sort = raw.get("sort") or "due"
+    if sort not in SORTS:
+        bad("sort", "无效的排序", "not a sort order")
+        sort = "due"
+    view = raw.get("view") or ""
+    if view not in ("", "approval"):
+        bad("view", "无效的视图", "not a view")
+        view = ""
     f = CaseFilter(
         procedure=procedure,
         state=state,
@@ -300,8 +319,34 @@ def _parse_filters(
         subject_identifier=texts["subject_identifier"],
         case_no=texts["case_no"],
         q=texts["q"],
+        closed={"open": False, "closed": True, "all": None}[status],
+        sort=sort,
     )
     return f, errors
+
+
+def awaiting_approval(
+    engine: Engine, actor: Actor
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """Where a case waits for `actor`'s level: (procedure, state) pairs with a step only the
+    levels above the handler may take (approve a decision, decide a review), and the pairs
+    where an extension request waits for their approval."""
+    pairs: set[tuple[str, str]] = set()
+    extensions: set[tuple[str, str]] = set()
+    below = {"handler", "applicant", "system"}
+    for proc in engine.procedures.all():
+        for tm in proc.spec.timers:
+            if tm.extension is not None:
+                for b in proc.branches.get(tm.extension.approve_trigger, ()):
+                    if actor.role in b.roles or actor.role == "admin":
+                        extensions |= {(proc.name, src) for src in b.sources}
+        approvals = {tm.extension.approve_trigger for tm in proc.spec.timers if tm.extension}
+        for trig in proc.spec.triggers:
+            if trig.name in approvals or trig.guards or below & set(trig.roles):
+                continue
+            if actor.role in trig.roles or actor.role == "admin":
+                pairs |= {(proc.name, src) for src in trig.sources}
+    return tuple(sorted(pairs)), tuple(sorted(extensions))
 
 
 def _queue_context(
@@ -309,6 +354,9 @@ def _queue_context(
 ) -> dict[str, Any]:
     lang = lang_of(request)
     f, errors = _parse_filters(engine, raw, lang)
+    if raw.get("view") == "approval":
+        pairs, extensions = awaiting_approval(engine, actor)
+        f = dataclasses.replace(f, states_in=pairs, extension_in=extensions)
     items: list[dict[str, Any]] = []
     nxt: str | None = None
     if cursor is not None and (len(cursor) > 200 or not cursor.isprintable()):
@@ -332,8 +380,6 @@ def _queue_context(
         label = item["state_label"]
         item["state_text"] = label.get(lang, item["state"]) if isinstance(label, dict) else label
         item["assignee_name"] = names.get(item["assignee_id"], item["assignee_id"] or "")
-    far = datetime.max.replace(tzinfo=ZoneInfo("UTC"))
-    items.sort(key=lambda i: (i["next_due_at"] is None, i["next_due_at"] or far, -i["id"]))
     states: list[tuple[str, str]] = []
     seen: set[str] = set()
     titles: dict[str, str] = {}
@@ -664,8 +710,7 @@ def _needs_confirmation(proc: Procedure, trigger: str) -> bool:
     the counter) tick a confirmation first: it closes the case for good."""
     branches = proc.branches.get(trigger) or []
     return any(
-        "applicant" in b.roles and b.dest != "=" and proc.states[b.dest].terminal
-        for b in branches
+        "applicant" in b.roles and b.dest != "=" and proc.states[b.dest].terminal for b in branches
     )
 
 

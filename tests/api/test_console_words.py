@@ -112,3 +112,34 @@ def test_a_handlers_withdrawal_is_confirmed_first(api: Api) -> None:
     )
     assert confirmed.status_code == 303
     assert api.case(case_id)["state"] == "withdrawn"
+
+
+def _queue(api: Api, **params: str) -> list[str]:
+    html = api.client.get("/console", params=params).text
+    return re.findall(r'<input type="checkbox" name="case_id" value="(\d+)"', html)
+
+
+def test_the_queue_is_of_open_cases_sorted_on_the_server_with_an_approval_view(
+    api: Api,
+) -> None:
+    w = api.world
+    done = open_objection(w).case_id
+    drive(w, done, "objection", ["reject"])  # closed
+    proposed = open_objection(w).case_id
+    drive(w, proposed, "objection", ["accept", "mark_disputed", "propose_decision"])
+    fresh = open_objection(w).case_id
+    login(api, "office_reviewer")
+    shown = _queue(api)
+    assert str(done) not in shown and {str(proposed), str(fresh)} <= set(shown)
+    assert str(done) in _queue(api, status="closed") and str(fresh) not in _queue(
+        api, status="closed"
+    )
+    assert {str(done), str(fresh)} <= set(_queue(api, status="all"))
+    # Waiting for the reviewer's approval: the proposed decision only.
+    assert _queue(api, view="approval") == [str(proposed)]
+    # Sorted by the next deadline across pages: page one holds the earliest.
+    by_due = _queue(api, sort="due")
+    newest = _queue(api, sort="newest")
+    assert sorted(by_due) == sorted(newest) and newest[0] == str(fresh)
+    bad = api.client.get("/console", params={"sort": "sideways"})
+    assert bad.status_code == 200 and "无效的排序" in bad.text
