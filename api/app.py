@@ -128,7 +128,11 @@ def create_app(engine: Engine, *, hot_routes: bool = True) -> RedressAPI:
     app.state.engine = engine
     app.state.lane = WriteLane(engine.db, max_group=engine.settings.write_group_max)
     app.state.access_guard = AccessGuard(
-        s.access_slow_after, s.access_lock_after, s.access_lock_window_s
+        engine,
+        s.access_slow_after,
+        s.access_lock_after,
+        s.access_lock_window_s,
+        s.access_client_lock_after,
     )
     registry, latency = make_registry(engine)
     app.state.metrics_registry = registry

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api.problems import Unauthenticated
 from engine.applicants import AccessGuard, authenticate
 from engine.service import Actor, Engine
-from states.errors import Forbidden
+from states.errors import Forbidden, NotFound
 
 T = TypeVar("T")
 
@@ -93,22 +93,35 @@ async def run_read(engine: Engine, lookup: Callable[[], T]) -> T:
     return await to_thread.run_sync(lookup)
 
 
-async def guarded(request: Request, lookup: Callable[[], T]) -> T:
+async def guarded(
+    request: Request,
+    case_no: str,
+    lookup: Callable[[AccessGuard, str], T],
+) -> T:
     """An applicant's look-up by case number and access code (`run_read`), under the
-    wrong-code guard: slowed after a few misses, refused (429) after more."""
+    wrong-code guard: slowed after a few misses on the case, refused (429) after more."""
     state = request.app.state
-    return await guarded_for(state.access_guard, state.engine, client_key(request), lookup)
+    return await guarded_for(state.access_guard, state.engine, client_key(request), case_no, lookup)
 
 
 async def guarded_for(
-    guard: AccessGuard, engine: Engine, client: str, lookup: Callable[[], T]
+    guard: AccessGuard,
+    engine: Engine,
+    client: str,
+    case_no: str,
+    lookup: Callable[[AccessGuard, str], T],
 ) -> T:
-    delay, stamp = guard.begin(client)  # raises TooManyAttempts when locked out
-    if delay:
-        await asyncio.sleep(delay)
-    result = await run_read(engine, lookup)  # a wrong code (NotFound) stays counted
-    guard.succeeded(client, stamp)
-    return result
+    """`lookup(guard, client)` checks the code and, for a right one, asks the guard in the
+    same read transaction (a right code is refused only on a case attacked from here)."""
+    try:
+        return await run_read(engine, partial(lookup, guard, client))
+    except NotFound:
+        # Decided and recorded in one write (a worker thread: it may wait for the lock);
+        # raises TooManyAttempts when the case or the client is over its bound.
+        delay = await to_thread.run_sync(guard.failed, case_no, client)
+        if delay:
+            await asyncio.sleep(delay)
+        raise
 
 
 AccessCode = Annotated[
@@ -119,7 +132,11 @@ AccessCode = Annotated[
 async def applicant_actor(
     request: Request, case_no: str, engine: EngineDep, x_access_code: AccessCode = None
 ) -> Actor:
-    return await guarded(request, partial(authenticate, engine, case_no, x_access_code or ""))
+    return await guarded(
+        request,
+        case_no,
+        lambda guard, client: authenticate(engine, case_no, x_access_code or "", guard, client),
+    )
 
 
 ApplicantDep = Annotated[Actor, Depends(applicant_actor)]

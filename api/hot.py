@@ -124,7 +124,8 @@ class HotRoutes:
                 state.access_guard,
                 engine,
                 scope_client(scope.get("client")),
-                lambda: status_lookup(engine, case_no, code, lang),
+                case_no,
+                lambda guard, client: status_lookup(engine, case_no, code, lang, guard, client),
             )
         except RedressError as exc:
             response: Response = problems.from_error(exc)

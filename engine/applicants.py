@@ -2,18 +2,15 @@
 
 A wrong number and a wrong code get the same answer in the same time (the code's hash is
 compared in constant time, against a dummy when the number is unknown). Repeated wrong codes
-from one client are slowed, then refused for a while.
+on a case are slowed, then refused for a while (`AccessGuard`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
+import math
 import re
-import threading
-import time
-from collections import deque
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from engine import schema as t
@@ -58,76 +55,181 @@ class TooManyAttempts(RedressError):
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
+        minutes = max(1, math.ceil(retry_after / 60))
         super().__init__(
-            f"too many wrong access codes; try again in {retry_after} seconds",
-            f"查询码错误次数过多，请{retry_after}秒后再试",
+            f"too many wrong access codes for this case; try again in {minutes} minute(s)",
+            f"该案件查询码错误次数过多，请{minutes}分钟后再试",
         )
 
 
 class AccessGuard:
-    """Counts access-code attempts per client in a sliding window (per process).
+    """Wrong access codes, counted in the database (shared by every worker) per (case number,
+    client) and, with a far higher bound, per client.
 
-    An attempt is counted when it starts, under the lock, and taken back when the code proves
-    right: a hundred concurrent wrong codes can no longer all pass the check before the first
-    of them is counted (38 of 100 did)."""
+    An office or a mobile network puts many applicants behind one address: counting per
+    client alone locked every one of them out for a quarter of an hour. Now a right code is
+    refused only on a case that was itself attacked from this client (`lock_after` wrong codes
+    on that case number in the window); a client over `client_lock_after` wrong codes in all
+    is refused for any *wrong* code, never for a right one. Each wrong code is decided and
+    recorded in one transaction serialised per client, so a hundred at once cannot all pass
+    before the first is counted. Repeated wrong codes on one case are slowed first."""
 
-    def __init__(self, slow_after: int, lock_after: int, window_s: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        slow_after: int,
+        lock_after: int,
+        window_s: int,
+        client_lock_after: int | None = None,
+    ) -> None:
+        self.engine = engine
         self.slow_after = slow_after
         self.lock_after = lock_after
         self.window = window_s
-        self._tries: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.client_lock_after = client_lock_after or lock_after * 10
 
-    def _recent(self, client: str, now: float) -> deque[float]:
-        q = self._tries.setdefault(client, deque())
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        return q
+    def since(self) -> Any:
+        """The start of the window, as the database compares it."""
+        return self._since()
 
-    def begin(self, client: str) -> tuple[float, float]:
-        """Count an attempt; returns (seconds to wait before answering, the attempt's stamp
-        for `succeeded`). Raises TooManyAttempts when the client is locked out."""
-        with self._lock:
-            now = time.monotonic()
-            q = self._recent(client, now)
-            if len(q) >= self.lock_after:
-                raise TooManyAttempts(max(1, int(q[0] + self.window - now)))
-            q.append(now)
-            extra = len(q) - self.slow_after
-        return (0.0 if extra <= 0 else min(0.25 * 2 ** (extra - 1), 4.0)), now
+    def _since(self) -> Any:
+        return self.engine.sql_ts(self.engine.now() - timedelta(seconds=self.window))
 
-    def succeeded(self, client: str, stamp: float) -> None:
-        """The code was right: the attempt does not count against the client."""
-        with self._lock:
-            q = self._tries.get(client)
-            if q is not None:
-                with contextlib.suppress(ValueError):  # already out of the window
-                    q.remove(stamp)
+    def _retry_after(self, first: Any) -> int:
+        began = t.to_ts(first)
+        assert began is not None
+        left = (began + timedelta(seconds=self.window) - self.engine.now()).total_seconds()
+        return max(1, math.ceil(left))
+
+    def locked(self, case_no: str, client: str) -> int | None:
+        """Seconds to wait if this case was attacked from this client (even a right code is
+        refused then), else None."""
+        with self.engine.db.tx(readonly=True) as tx:
+            return self.locked_in(tx, case_no, client)
+
+    def locked_in(self, tx: Tx, case_no: str, client: str) -> int | None:
+        """`locked` in the caller's read transaction: one indexed read, after a right code
+        only, in the transaction that checked it (a status look-up stays one transaction)."""
+        row = tx.one(
+            "SELECT count(*), min(at) FROM access_failures "
+            "WHERE case_no = :n AND client = :c AND at > :since",
+            {"n": _key(case_no), "c": client[:64], "since": self._since()},
+        )
+        if row is None or int(row[0]) < self.lock_after:
+            return None
+        return self._retry_after(row[1])
+
+    def check_in(self, tx: Tx, case_no: str, client: str) -> None:
+        wait = self.locked_in(tx, case_no, client)
+        if wait is not None:
+            raise TooManyAttempts(wait)
+
+    def failed(self, case_no: str, client: str) -> float:
+        """Record a wrong code; returns the seconds to wait before answering it. Raises
+        TooManyAttempts (recording nothing more) when the case or the client is over its
+        bound."""
+        case_key, who = _key(case_no), client[:64]
+        with self.engine.db.tx() as tx:
+            lock = self.engine.db.strategy.key_lock
+            if lock is not None:
+                tx.scalar(lock, {"key": "access:" + who})
+            since = self._since()
+            here = tx.one(
+                "SELECT count(*), min(at) FROM access_failures "
+                "WHERE case_no = :n AND client = :c AND at > :since",
+                {"n": case_key, "c": who, "since": since},
+            )
+            everywhere = tx.one(
+                "SELECT count(*), min(at) FROM access_failures WHERE client = :c AND at > :since",
+                {"c": who, "since": since},
+            )
+            assert here is not None and everywhere is not None
+            if int(here[0]) >= self.lock_after:
+                raise TooManyAttempts(self._retry_after(here[1]))
+            if int(everywhere[0]) >= self.client_lock_after:
+                raise TooManyAttempts(self._retry_after(everywhere[1]))
+            tx.execute(
+                "INSERT INTO access_failures (case_no, client, at) VALUES (:n, :c, :at)",
+                {"n": case_key, "c": who, "at": self.engine.sql_ts(self.engine.now())},
+            )
+            # Old rows go as new ones come: the table holds one window's failures.
+            tx.execute(
+                "DELETE FROM access_failures WHERE client = :c AND at <= :since",
+                {"c": who, "since": since},
+            )
+        extra = int(here[0]) + 1 - self.slow_after
+        return 0.0 if extra <= 0 else min(0.25 * 2 ** (extra - 1), 4.0)
+
+    def clear(self) -> None:
+        """Forget every failure (tests and fuzzing; an operator's `redress` has no need)."""
+        with self.engine.db.tx() as tx:
+            tx.execute("DELETE FROM access_failures")
 
 
-def authenticate(engine: Engine, case_no: str, code: str) -> Actor:
+def _key(case_no: str) -> str:
+    return (case_no or "").strip().upper()[:40]
+
+
+def authenticate(
+    engine: Engine,
+    case_no: str,
+    code: str,
+    guard: AccessGuard | None = None,
+    client: str = "",
+) -> Actor:
+    """The applicant of a case by its number and code; with a `guard`, a right code on a
+    case attacked from `client` is refused too (TooManyAttempts), in the same transaction."""
     with engine.db.tx(readonly=True) as tx:
-        return authenticate_in(tx, engine, case_no, code)
+        return authenticate_in(tx, engine, case_no, code, guard, client)
 
 
-def authenticate_in(tx: Tx, engine: Engine, case_no: str, code: str) -> Actor:
+_BY_NUMBER = "SELECT id, access_code_hash FROM cases WHERE case_no = :n"
+# With the guard's count of this client's recent wrong codes on this number, in the same
+# statement (a status look-up stays one read of one statement more or less).
+_BY_NUMBER_GUARDED = (
+    "SELECT id, access_code_hash, (SELECT count(*) FROM access_failures "
+    "WHERE case_no = :n AND client = :c AND at > :since) FROM cases WHERE case_no = :n"
+)
+
+
+def authenticate_in(
+    tx: Tx,
+    engine: Engine,
+    case_no: str,
+    code: str,
+    guard: AccessGuard | None = None,
+    client: str = "",
+) -> Actor:
     if not CASE_NO.fullmatch(case_no or ""):
         case_no = "-"  # looked up all the same, so a malformed number answers like a wrong one
-    row = tx.one(
-        "SELECT id, access_code_hash FROM cases WHERE case_no = :n",
-        {"n": (case_no or "").strip().upper()},
-    )
+    number = (case_no or "").strip().upper()
+    if guard is None:
+        row = tx.one(_BY_NUMBER, {"n": number})
+    else:
+        row = tx.one(_BY_NUMBER_GUARDED, {"n": number, "c": client[:64], "since": guard.since()})
     stored = row[1] if row is not None and row[1] else _DUMMY_HASH
     given = engine.hash_secret((code or "").strip().upper())
     if not hmac.compare_digest(stored, given) or row is None:
         raise NotFound("no case with this number and access code", "案件编号或查询码不正确")
+    if guard is not None and int(row[2]) >= guard.lock_after:
+        # A right code, on a case attacked from this client: refused while it lasts.
+        guard.check_in(tx, case_no, client)
     return Actor(name=f"applicant:{case_no}", role="applicant", case_id=int(row[0]))
 
 
-def status_lookup(engine: Engine, case_no: str, code: str, lang: str = "zh") -> dict[str, Any]:
-    """`GET /status`: the access code checked and the view read in one read transaction."""
+def status_lookup(
+    engine: Engine,
+    case_no: str,
+    code: str,
+    lang: str = "zh",
+    guard: AccessGuard | None = None,
+    client: str = "",
+) -> dict[str, Any]:
+    """`GET /status`: the access code checked (and the guard asked) and the view read in one
+    read transaction."""
     with engine.db.tx(readonly=True) as tx:
-        return _status_view(tx, engine, authenticate_in(tx, engine, case_no, code), lang)
+        actor = authenticate_in(tx, engine, case_no, code, guard, client)
+        return _status_view(tx, engine, actor, lang)
 
 
 def status_view(engine: Engine, actor: Actor, lang: str = "zh") -> dict[str, Any]:

@@ -27,6 +27,9 @@ class Dialect:
     one_writer: bool
     # Reads are in-process (no network): cheaper on the event loop than in a thread.
     local_reads: bool
+    # Run first in a write transaction to serialise it with others on the same key (None:
+    # every writer is serialised already).
+    key_lock: str | None = None
 
     def lock_case(self, skip: bool = False) -> str:
         return self.case_lock + (self.skip_locked if skip and self.case_lock else "")
@@ -37,7 +40,13 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", "", "", "", one_writer=True, local_reads=True)
 POSTGRESQL = Dialect(
-    "postgresql", sql.CASE_LOCK, " FOR UPDATE", " SKIP LOCKED", one_writer=False, local_reads=False
+    "postgresql",
+    sql.CASE_LOCK,
+    " FOR UPDATE",
+    " SKIP LOCKED",
+    one_writer=False,
+    local_reads=False,
+    key_lock="SELECT pg_advisory_xact_lock(hashtext(:key))",
 )
 
 

@@ -366,6 +366,19 @@ case_links = sa.Table(
     sa.UniqueConstraint("case_id", "other_case_id"),
 )
 
+# Wrong access codes, counted per (case number, client) and per client across every worker
+# (engine/applicants.py AccessGuard); rows older than the window are deleted as new ones come.
+access_failures = sa.Table(
+    "access_failures",
+    metadata,
+    _pk(),
+    sa.Column("case_no", sa.String(40), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index("ix_access_failures_case_no_client_at", "case_no", "client", "at"),
+    sa.Index("ix_access_failures_client_at", "client", "at"),
+)
+
 # Console and portal sign-ins. The cookie carries a random id whose hash is kept here, so a
 # session ends for good at sign-out, when its user is disabled, or when a new access code is
 # issued, in every process at once, whatever the cookie's signature says.

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     access_slow_after: int = 3
     access_lock_after: int = 10
     access_lock_window_s: int = 900
+    # Wrong codes from one client over every case before even its wrong codes are refused
+    # (a right code never is, on a case not attacked itself): far above the per-case bound,
+    # as offices and mobile networks put many applicants behind one address.
+    access_client_lock_after: int = 100
     # Reached over TLS (directly or through a proxy): HSTS and the session cookie's Secure flag.
     behind_https: bool = False
     # Bearer token for /metrics (Prometheus); an admin's staff token is accepted too.

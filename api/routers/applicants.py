@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
@@ -117,7 +116,11 @@ async def status(
 ) -> Response:
     # One thread hop and one read transaction for the code check and the whole view.
     code = x_access_code or ""
-    view = await guarded(request, partial(status_lookup, engine, case_no, code, lang))
+    view = await guarded(
+        request,
+        case_no,
+        lambda guard, client: status_lookup(engine, case_no, code, lang, guard, client),
+    )
     return model_response(StatusOut, view)
 
 

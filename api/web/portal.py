@@ -487,12 +487,14 @@ async def sign_in(request: Request) -> Response:
     client = _client(request)
 
     def attempt() -> Actor:
-        delay, stamp = guard.begin(client)  # raises TooManyAttempts when locked out
-        if delay:
-            time.sleep(delay)
-        actor = authenticate(engine_of(request), case_no, code)  # a wrong one stays counted
-        guard.succeeded(client, stamp)
-        return actor
+        try:
+            # A right code on a case attacked from here is refused too (TooManyAttempts).
+            return authenticate(engine_of(request), case_no, code, guard, client)
+        except NotFound:
+            delay = guard.failed(case_no, client)  # raises TooManyAttempts over the bound
+            if delay:
+                time.sleep(delay)
+            raise
 
     try:
         actor = await run_in_threadpool(attempt)
