@@ -725,6 +725,10 @@ class StatusOut(BaseModel):
     # Steps open to the applicant beyond supplement, review and withdrawal, with their fields
     # (take them with POST /status/{case_no}/actions).
     other_actions: list[dict[str, Any]] = Field(default_factory=list)
+    # Letters on their way (queued, not yet delivered): "being sent", not "no notices".
+    notices_sending: int = 0
+    # The files the applicant supplied, as stored.
+    uploads: list[dict[str, Any]] = Field(default_factory=list)
     version: int
     record: dict[str, Any] | None
     notices: list[MyNotice] = Field(default_factory=list)

@@ -44,6 +44,16 @@ _APPLICANT_NOTICES = (
     "WHERE case_id = :id AND lang = :lang AND recipient = 'applicant' ORDER BY id"
 )
 
+_SENDING = (
+    "SELECT count(*) FROM outbox WHERE case_id = :id AND kind = 'notice' AND channel = 'inapp' "
+    "AND status IN ('pending', 'sending')"
+)
+# The applicant's own files (uploaded as the applicant), not the office's.
+_MY_UPLOADS = (
+    "SELECT filename, size, uploaded_at FROM attachments WHERE case_id = :id "
+    "AND uploaded_by LIKE 'applicant%' ORDER BY id"
+)
+
 # What the applicant can do through /status with a form of its own: supply documents, ask
 # for a review, withdraw. Any other trigger open to the applicant (a party's statement, a
 # rectification report, a request for re-examination) gets a form made from its fields.
@@ -289,6 +299,13 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             "on_delivery": d["status"] == "waiting",
         }
     allowed = list(engine.allowed_triggers(proc, case, actor, rec))
+    # Letters queued for the applicant but not yet delivered in-app (the outbox sends within
+    # seconds): the page says they are on their way instead of "no notices".
+    sending = int(tx.scalar(_SENDING, {"id": case.id}) or 0)
+    uploads = [
+        {"filename": r[0], "size": int(r[1]), "uploaded_at": t.to_ts(r[2])}
+        for r in tx.all(_MY_UPLOADS, {"id": case.id})
+    ]
     notices = tx.all(
         _APPLICANT_NOTICES, {"id": case.id, "lang": "en" if lang.startswith("en") else "zh"}
     )
@@ -332,6 +349,8 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             if trig not in APPLICANT_ACTIONS
         ],
         "version": case.version,
+        "notices_sending": sending,
+        "uploads": uploads,
         "record": None if rec is None else {"status": rec.status, "disputed": rec.disputed},
         "notices": [
             {

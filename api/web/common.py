@@ -53,8 +53,13 @@ def check_csrf(request: Request, sent: str | None) -> None:
         )
 
 
+# The most files one form takes (portal applications, supplements).
+MAX_FILES = 10
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
+    limit_mb = engine_of(request).settings.max_upload_bytes / (1024 * 1024)
 
     def t(zh: str, en: str) -> str:
         return en if lang == "en" else zh
@@ -65,7 +70,16 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     response = TEMPLATES.TemplateResponse(
         request,
         template,
-        {"lang": lang, "t": t, "code": code, "csrf": csrf_token(request), **context},
+        {
+            "lang": lang,
+            "t": t,
+            "code": code,
+            "csrf": csrf_token(request),
+            # Upload limits, stated on every form that takes files.
+            "upload_limit_mb": f"{limit_mb:g}",
+            "max_files": MAX_FILES,
+            **context,
+        },
         status_code=status,
     )
     if request.query_params.get("lang") in LANGS:

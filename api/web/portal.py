@@ -21,6 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from api.routers.notices import pdf_response
 from api.web.common import (
     LANGS,
+    MAX_FILES,
     applicant_session,
     check_csrf,
     end_session,
@@ -43,7 +44,6 @@ from states.spec import PortalSpec
 
 router = APIRouter(include_in_schema=False)
 PUBLIC = Actor(name="applicant", role="applicant")
-MAX_FILES = 10
 
 
 def _msg(exc: RedressError, lang: str) -> str:
