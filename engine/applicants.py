@@ -177,7 +177,10 @@ class AccessGuard:
 
 
 def _key(case_no: str) -> str:
-    return (case_no or "").strip().upper()[:40]
+    """The number as counted: a malformed one (a NUL, which PostgreSQL cannot store, or any
+    other character) is counted under one key, as it is looked up."""
+    key = (case_no or "").strip().upper()
+    return key if CASE_NO.fullmatch(key) else "-"
 
 
 def authenticate(
