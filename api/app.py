@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems, web
 from api.hot import HotRoutes
-from api.routers import applicants, cases, notices, ops, procedures, records
+from api.routers import admin, applicants, cases, notices, ops, procedures, records
 from api.routers.ops import make_registry
 from api.security import SecurityHeaders
 from engine.applicants import AccessGuard
@@ -145,6 +145,7 @@ def create_app(engine: Engine, *, hot_routes: bool = True) -> RedressAPI:
         procedures.router,
         applicants.router,
         notices.router,
+        admin.router,
     ):
         app.include_router(r, prefix="/api/v1")
     app.include_router(ops.router)

@@ -48,7 +48,9 @@ async def current_actor(
         # in every process. One indexed read (run_read: on the loop for SQLite).
         return await run_read(engine, partial(engine.authenticate, token[:500]))
     except Forbidden:
-        raise Unauthenticated("unknown or inactive token", "令牌无效或已停用") from None
+        raise Unauthenticated(
+            "unknown, expired or revoked token", "令牌无效、已过期或已停用"
+        ) from None
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -76,6 +78,9 @@ LangDep = Annotated[str, Depends(language)]
 
 def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+ClientDep = Annotated[str, Depends(client_key)]
 
 
 def scope_client(client: tuple[str, int] | None) -> str:

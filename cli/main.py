@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cli import office
 from cli.office import write_secret_key
+from engine import access
 from engine.deadlines import Deadlines, read_calendar_file
 from engine.definitions import catalog as definition_catalog
 from engine.definitions import check_file
@@ -60,15 +61,20 @@ app.add_typer(user_app, name="user")
 app.add_typer(secret_app, name="secret")
 app.add_typer(office.department_app, name="department")
 app.command("init")(office.init)
-user_app.command("list")(office.user_list)
-user_app.command("set")(office.user_set)
+for _name, _command in (
+    ("add", office.user_add),
+    ("list", office.user_list),
+    ("set", office.user_set),
+    ("disable", office.user_disable),
+    ("enable", office.user_enable),
+):
+    user_app.command(_name)(_command)
+app.add_typer(office.token_app, name="token")
 console = Console()
 err = Console(stderr=True)
 
 
-def _fail(exc: RedressError) -> NoReturn:
-    err.print(f"[red]error:[/red] {exc.message_zh}\n       {exc.message}")
-    raise typer.Exit(2)
+_fail = office.fail
 
 
 # The CLI is run by the operator on the server itself: it acts as the system.
@@ -428,6 +434,50 @@ def cases_migrate(
     )
 
 
+@audit_app.command("access")
+def audit_access(
+    case: Annotated[str | None, typer.Option(help="Only this case (its number or id)")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this staff member's views")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100000)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Who saw what: staff views of personal data (case pages, attachments, notices, records,
+    searches by identifier), newest first. The log is append-only."""
+    engine = _engine()
+    case_id = None
+    if case is not None:
+        with engine.db.tx(readonly=True) as tx:
+            found = tx.scalar(
+                "SELECT id FROM cases WHERE case_no = :c OR CAST(id AS TEXT) = :c", {"c": case}
+            )
+        if found is None:
+            err.print(f"[red]error:[/red] 没有案件“{case}” / no case {case!r}")
+            raise typer.Exit(2)
+        case_id = int(found)
+    rows = access.entries(engine, SYSTEM_CLI, case_id=case_id, user=user, limit=limit)
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps({**r, "at": r["at"].isoformat()}, ensure_ascii=False))
+        return
+    zone = ZoneInfo(engine.settings.timezone)
+    table = Table(title="access log / 查看记录")
+    for col in ("at", "who", "role", "what", "case", "record", "detail", "via", "client"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            f"{r['at'].astimezone(zone):%Y-%m-%d %H:%M:%S}",
+            r["actor"],
+            r["role"],
+            r["what"],
+            r["case_no"] or "",
+            str(r["record_id"] or ""),
+            r["detail"],
+            r["channel"],
+            r["client"],
+        )
+    console.print(table)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk every case's event chain; name the first broken link of each case."""
@@ -438,41 +488,6 @@ def audit_verify() -> None:
     for p in problems:
         err.print(f"case {p.case_no} (id {p.case_id}): event {p.seq}: {p.problem}")
     raise typer.Exit(1)
-
-
-@user_app.command("add")
-def user_add(
-    name: str,
-    role: Annotated[str, typer.Option(help="handler|reviewer|head|credit_office|admin")],
-    department: Annotated[str, typer.Option(help="Department id")],
-) -> None:
-    """Create a staff user; prints the bearer token once, as the last line."""
-    try:
-        uid, token = _engine().add_user(name, role, department)
-    except RedressError as exc:
-        _fail(exc)
-    console.print(f"user {name} (id {uid}, {role}, {department}) created; token:")
-    typer.echo(token)
-
-
-def _set_active(name: str, active: bool, done: str) -> None:
-    try:
-        uid = _engine().set_user_active(name, active)
-    except RedressError as exc:
-        _fail(exc)
-    console.print(f"user {name} (id {uid}) {done}")
-
-
-@user_app.command("disable")
-def user_disable(name: str) -> None:
-    """Disable a user: their token and console sessions stop working at once, everywhere."""
-    _set_active(name, False, "disabled; their token and sessions no longer work")
-
-
-@user_app.command("enable")
-def user_enable(name: str) -> None:
-    """Enable a disabled user again (their old token works again; sessions stay ended)."""
-    _set_active(name, True, "enabled")
 
 
 @secret_app.command("init")

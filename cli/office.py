@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 import yaml
@@ -17,14 +18,22 @@ from engine.factory import build_engine
 from engine.migrate import upgrade
 from engine.service import Engine
 from engine.settings import get_settings, new_secret_key, secret_key_path
+from engine.staff import IssuedToken
 from states.errors import InvalidPayload, RedressError
 
 console = Console()
 err = Console(stderr=True)
 department_app = typer.Typer(help="Departments of the office.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Staff bearer tokens: issue, list (never shown again), rotate, revoke.",
+    no_args_is_help=True,
+)
+# What the CLI writes into `created_by` / `revoked_by`: the operator on the server itself.
+BY = "cli"
 
 
-def _fail(exc: RedressError) -> NoReturn:
+def fail(exc: RedressError) -> NoReturn:
+    """Print a typed error in both languages (every field of a refused input) and exit 2."""
     if isinstance(exc, InvalidPayload):
         for e in exc.errors:
             err.print(f"[red]error:[/red] {e.field}: {e.message_zh}\n       {e.field}: {e.message}")
@@ -37,7 +46,7 @@ def _engine() -> Engine:
     try:
         return build_engine(migrated=True)
     except RedressError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _ensure_secret() -> None:
@@ -105,7 +114,7 @@ def init(
     try:
         result = setup.apply_setup(engine, doc)
     except RedressError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(
         f"departments: {len(result.created_departments)} created, "
         f"{len(result.kept_departments)} already there; users: {len(result.created_users)} "
@@ -134,7 +143,7 @@ def department_add(
     try:
         result = setup.apply_setup(_engine(), {"departments": [body]})
     except RedressError as exc:
-        _fail(exc)
+        fail(exc)
     done = "created" if result.created_departments else "already there, unchanged"
     console.print(f"department {dept_id} {done}")
 
@@ -181,7 +190,7 @@ def department_set(
         if all(v is None for v in (name_zh, name_en, email, parent, jurisdiction)):
             setup.set_department(engine, dept_id)  # says there is nothing to change
     except RedressError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"department {dept_id} changed")
 
 
@@ -206,10 +215,120 @@ def user_set(
     name: str,
     role: str | None = None,
     department: str | None = None,
+    email: str | None = None,
 ) -> None:
-    """Change a user's role or department (applies from their next request)."""
+    """Change a user's role, department or email (applies from their next request)."""
     try:
-        uid = setup.set_user(_engine(), name, role=role, department=department)
+        uid = setup.set_user(_engine(), name, role=role, department=department, email=email)
     except RedressError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"user {name} (id {uid}) changed")
+
+
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="handler|reviewer|head|credit_office|admin|…")],
+    department: Annotated[str, typer.Option(help="Department id")],
+    email: Annotated[str | None, typer.Option(help="Where their reminders go")] = None,
+) -> None:
+    """Create a staff user; prints their first token once, as the last line."""
+    try:
+        uid, token = _engine().add_user(name, role, department, email, by=BY)
+    except RedressError as exc:
+        fail(exc)
+    days = get_settings().token_days
+    console.print(
+        f"user {name} (id {uid}, {role}, {department}) created; token (expires in {days} days):"
+    )
+    typer.echo(token)
+
+
+def _set_active(name: str, active: bool, done: str) -> None:
+    try:
+        uid = _engine().set_user_active(name, active)
+    except RedressError as exc:
+        fail(exc)
+    console.print(f"user {name} (id {uid}) {done}")
+
+
+def user_disable(name: str) -> None:
+    """Disable a user: their tokens and console sessions stop working at once, everywhere."""
+    _set_active(name, False, "disabled; their tokens and sessions no longer work")
+
+
+def user_enable(name: str) -> None:
+    """Enable a disabled user again (their live tokens work again; sessions stay ended)."""
+    _set_active(name, True, "enabled")
+
+
+def _issued(issued: IssuedToken, done: str) -> None:
+    expires = issued.expires_at.astimezone(ZoneInfo(get_settings().timezone))
+    console.print(
+        f"token {issued.id} ({issued.label}) for {issued.user} {done}; expires "
+        f"{expires:%Y-%m-%d %H:%M}; shown once:"
+    )
+    typer.echo(issued.token)
+
+
+@token_app.command("add")
+def token_add(
+    user: str,
+    label: Annotated[str, typer.Option(help="What it is for, e.g. 'laptop', 'import script'")],
+    days: Annotated[int | None, typer.Option(help="Days until it expires")] = None,
+) -> None:
+    """Issue another token for a user; printed once, as the last line."""
+    try:
+        issued = _engine().add_token(user, label, days, by=BY)
+    except RedressError as exc:
+        fail(exc)
+    _issued(issued, "issued")
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Argument(help="Only this user's tokens")] = None,
+) -> None:
+    """Tokens with their label, expiry and state (the token itself is never shown again)."""
+    engine = _engine()
+    try:
+        rows = engine.tokens(user)
+    except RedressError as exc:
+        fail(exc)
+    zone = ZoneInfo(get_settings().timezone)
+    table = Table(title="tokens / 令牌")
+    for col in ("id", "user", "label", "created", "expires", "state", "ended by"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["user"],
+            r["label"],
+            f"{r['created_at'].astimezone(zone):%Y-%m-%d %H:%M} ({r['created_by']})",
+            f"{r['expires_at'].astimezone(zone):%Y-%m-%d %H:%M}",
+            r["state"],
+            r["revoked_by"] or "",
+        )
+    console.print(table)
+
+
+@token_app.command("rotate")
+def token_rotate(
+    token_id: Annotated[int, typer.Argument(metavar="ID")],
+    days: Annotated[int | None, typer.Option(help="Days until the new one expires")] = None,
+) -> None:
+    """Replace a token: the old one stops working at once, the new one is printed once."""
+    try:
+        issued = _engine().rotate_token(token_id, days, by=BY)
+    except RedressError as exc:
+        fail(exc)
+    _issued(issued, f"issued in place of token {token_id}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """End a token at once, in every server process, with the console sessions it opened."""
+    try:
+        user = _engine().revoke_token(token_id, by=BY)
+    except RedressError as exc:
+        fail(exc)
+    console.print(f"token {token_id} of {user} revoked")

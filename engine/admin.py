@@ -6,7 +6,6 @@ the whole `Engine` as `self` and call the other capabilities through it.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -14,19 +13,18 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine import schema as t
+from engine import staff
 from engine.core import (
     GENESIS,
-    STAFF_ROLES,
     Actor,
     AuditProblem,
     _check_jurisdiction,
     _event_body,
     event_hash,
 )
-from engine.db import Tx
 from engine.definitions import Deployed
+from engine.staff import IssuedToken
 from states.errors import (
-    Conflict,
     FieldError,
     Forbidden,
     InvalidPayload,
@@ -46,29 +44,22 @@ class Administration:
         kind: str = "unit",
         email: str | None = None,
         jurisdiction: str = "default",
+        parent: str | None = None,
     ) -> None:
-        if kind not in ("unit", "credit_office"):
-            raise InvalidPayload(
-                [FieldError("kind", "choice", "unit or credit_office", "须为unit或credit_office")]
-            )
-        _check_jurisdiction(jurisdiction)
-        with self.db.tx() as tx:
-            if tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": dept_id}):
-                raise Conflict(f"department {dept_id!r} exists", f"部门“{dept_id}”已存在")
-            tx.execute(
-                "INSERT INTO departments (id, name_zh, name_en, kind, email, jurisdiction, "
-                "created_at) VALUES (:id, :zh, :en, :kind, :email, :j, :now)",
-                {
-                    "id": dept_id,
-                    "zh": name_zh,
-                    "en": name_en,
-                    "kind": kind,
-                    "email": email,
-                    "j": jurisdiction,
-                    "now": self.sql_ts(self.now()),
-                },
-            )
-        self._departments = None
+        from engine.setup import create_department
+
+        create_department(
+            self,
+            {
+                "id": dept_id,
+                "name_zh": name_zh,
+                "name_en": name_en,
+                "kind": kind,
+                "email": email,
+                "jurisdiction": jurisdiction,
+                "parent": parent,
+            },
+        )
 
     def set_jurisdiction(self: Engine, dept_id: str, jurisdiction: str) -> None:
         """Move a department to another jurisdiction: its new cases take that jurisdiction's
@@ -85,45 +76,71 @@ class Administration:
         self._departments = None
 
     def add_user(
-        self: Engine, name: str, role: str, department_id: str, email: str | None = None
+        self: Engine,
+        name: str,
+        role: str,
+        department_id: str,
+        email: str | None = None,
+        *,
+        by: str = "cli",
     ) -> tuple[int, str]:
-        """Create a user; returns (id, token). Only the token's hash is stored."""
-        roles = (*STAFF_ROLES, *self.settings.extra_roles)
-        if role not in roles:
-            raise InvalidPayload(
-                [
-                    FieldError(
-                        "role",
-                        "choice",
-                        f"must be one of {', '.join(roles)}",
-                        f"须为{'、'.join(roles)}之一",
-                    )
-                ]
-            )
-        token = "rd_" + secrets.token_urlsafe(32)
+        """Create a user; returns (id, their first token). Only the token's hash is stored."""
+        uid, issued = self.create_user(name, role, department_id, email, by=by)
+        return uid, issued.token
+
+    def create_user(
+        self: Engine,
+        name: str,
+        role: str,
+        department_id: str,
+        email: str | None = None,
+        *,
+        by: str,
+    ) -> tuple[int, IssuedToken]:
+        staff.check_role(self, role)
         with self.db.tx() as tx:
-            if not tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": department_id}):
-                raise NotFound(f"no department {department_id!r}", f"没有部门“{department_id}”")
-            if tx.scalar("SELECT 1 FROM users WHERE name = :n", {"n": name}):
-                raise Conflict(f"user {name!r} exists", f"用户“{name}”已存在")
-            uid = tx.scalar(
-                "INSERT INTO users (name, role, department_id, token_hash, active, email, "
-                "created_at) VALUES (:n, :r, :d, :h, :a, :email, :now) RETURNING id",
-                {
-                    "n": name,
-                    "r": role,
-                    "d": department_id,
-                    "h": self.hash_secret(token),
-                    "a": True,
-                    "email": email,
-                    "now": self.sql_ts(self.now()),
-                },
+            return staff.insert_user(
+                tx, self, name=name, role=role, department=department_id, email=email, by=by
             )
-        return int(uid), token
+
+    def add_token(
+        self: Engine, user: str, label: str, days: int | None = None, *, by: str = "cli"
+    ) -> IssuedToken:
+        """Another token for a user (a second device, a script), expiring after `days`."""
+        label = label.strip()
+        if not 1 <= len(label) <= 100:
+            raise InvalidPayload(
+                [FieldError("label", "required", "1 to 100 characters", "请填写1至100个字的用途")]
+            )
+        with self.db.tx() as tx:
+            return staff.insert_token(
+                tx, self, staff.user_id_of(tx, user), user, label=label, days=days, by=by
+            )
+
+    def tokens(self: Engine, user: str | None = None) -> list[dict[str, Any]]:
+        with self.db.tx(readonly=True) as tx:
+            return staff.list_tokens(tx, self, user)
+
+    def revoke_token(self: Engine, token_id: int, *, by: str = "cli") -> str:
+        """End a token at once, in every process, with the console sessions it opened."""
+        with self.db.tx() as tx:
+            return staff.end_token(tx, self, token_id, reason=staff.REVOKED, by=by)
+
+    def rotate_token(
+        self: Engine, token_id: int, days: int | None = None, *, by: str = "cli"
+    ) -> IssuedToken:
+        with self.db.tx() as tx:
+            return staff.rotate_token(tx, self, token_id, days=days, by=by)
 
     _USER = (
         "SELECT u.id, u.name, u.role, u.department_id, d.kind FROM users u "
         "JOIN departments d ON d.id = u.department_id WHERE u.active AND "
+    )
+    # A live token of an active user: not ended, not expired (one indexed read, no cache).
+    _TOKEN_USER = (
+        "SELECT u.id, u.name, u.role, u.department_id, d.kind, k.id FROM api_tokens k "
+        "JOIN users u ON u.id = k.user_id JOIN departments d ON d.id = u.department_id "
+        "WHERE k.token_hash = :h AND k.revoked_at IS NULL AND k.expires_at > :now AND u.active"
     )
 
     @staticmethod
@@ -145,30 +162,32 @@ class Administration:
         return self._actor_of(row)
 
     def authenticate(self: Engine, token: str) -> Actor:
-        """The active user of a bearer token. Read on every request, never cached, so that a
-        disabled user's token stops working at once in every process (one indexed read)."""
-        with self.db.tx(readonly=True) as tx:
-            return self.authenticate_in(tx, token)
+        """The active user of a live bearer token. Read on every request, never cached, so
+        that a revoked token or a disabled user is refused at once in every process."""
+        return self.authenticate_token(token)[0]
 
-    def authenticate_in(self: Engine, tx: Tx, token: str) -> Actor:
-        row = tx.one(self._USER + "u.token_hash = :h", {"h": self.hash_secret(token)})
+    def authenticate_token(self: Engine, token: str) -> tuple[Actor, int]:
+        """(the user, the token's id): a console sign-in ties its session to the token."""
+        with self.db.tx(readonly=True) as tx:
+            row = tx.one(
+                self._TOKEN_USER,
+                {"h": self.hash_secret(token), "now": self.sql_ts(self.now())},
+            )
         if row is None:
-            raise Forbidden("unknown or inactive token", "令牌无效或已停用")
-        return self._actor_of(row)
+            raise Forbidden("unknown, expired or revoked token", "令牌无效、已过期或已停用")
+        return self._actor_of(row), int(row[5])
 
     def set_user_active(self: Engine, name: str, active: bool) -> int:
         """Disable (or enable again) a user. Disabling ends their console sessions in the same
-        transaction; their token is refused from the next request on. Returns the user's id."""
+        transaction; their tokens are refused from the next request on. Returns the user's id."""
         from engine.sessions import end_sessions_in
 
         with self.db.tx() as tx:
-            uid = tx.scalar("SELECT id FROM users WHERE name = :n", {"n": name})
-            if uid is None:
-                raise NotFound(f"no user {name!r}", f"没有用户“{name}”")
+            uid = staff.user_id_of(tx, name)
             tx.execute("UPDATE users SET active = :a WHERE id = :id", {"a": active, "id": uid})
             if not active:
-                end_sessions_in(tx, self, reason="user_disabled", user_id=int(uid))
-        return int(uid)
+                end_sessions_in(tx, self, reason="user_disabled", user_id=uid)
+        return uid
 
     def deploy_procedure(
         self: Engine,

@@ -40,6 +40,7 @@ from states.records import (
     RECORD_STATUSES,
     SEVERITIES,
     SOURCE_CATEGORIES,
+    STATUS_LABELS,
     SUBJECT_KINDS,
     NewRecord,
     RecordChange,
@@ -315,17 +316,12 @@ class RecordKeeping:
                 change = RecordChange(reason=reason, content={**rec.content, **content})
             elif action in statuses:
                 if rec.status == statuses[action]:
-                    raise Conflict(
-                        f"record {record_id} is already {rec.status}", f"记录已是“{rec.status}”状态"
-                    )
+                    zh, en = STATUS_LABELS.get(rec.status, (rec.status, rec.status))
+                    raise Conflict(f"record {record_id} is already {en}", f"记录已是“{zh}”状态")
                 change = RecordChange(reason=reason, status=statuses[action])
             else:
                 raise InvalidPayload(
-                    [
-                        FieldError(
-                            "action", "choice", f"unknown action {action!r}", f"未知操作“{action}”"
-                        )
-                    ]
+                    [FieldError("action", "choice", f"unknown action {action!r}", "请选择一项操作")]
                 )
             return self.apply_record_change(tx, rec, change, actor.name, None, self.now())
 

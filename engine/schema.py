@@ -137,10 +137,29 @@ users = sa.Table(
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("department_id", sa.String(64), sa.ForeignKey("departments.id"), nullable=False),
-    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("email", sa.String(200), nullable=True),
     sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Staff bearer tokens: several per user (a laptop, a script), each with an expiry, listed by
+# its label and never shown again (only the hash is kept). Revoking or rotating one ends it
+# for good; a disabled user's tokens are refused with the user (authenticate joins both).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _pk(),
+    _fk("user_id", "users.id"),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(100), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    # revoked, rotated
+    sa.Column("revoked_reason", sa.String(40), nullable=True),
+    sa.Column("revoked_by", sa.String(100), nullable=True),
+    sa.Index("ix_api_tokens_user_id", "user_id"),
 )
 
 credit_records = sa.Table(
@@ -379,6 +398,31 @@ access_failures = sa.Table(
     sa.Index("ix_access_failures_client_at", "client", "at"),
 )
 
+# Who saw what: every view by staff of unmasked personal data (a case page, an attachment, a
+# notice PDF, a record, a search by identifier). Append-only: the database refuses UPDATE and
+# DELETE on it (triggers, migration 0012), as PIPL asks an office to show who looked.
+access_log = sa.Table(
+    "access_log",
+    metadata,
+    _pk(),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    _fk("user_id", "users.id", nullable=True),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    # case, attachment, notice, record, search
+    sa.Column("what", sa.String(20), nullable=False),
+    _fk("case_id", "cases.id", nullable=True),
+    _fk("record_id", "credit_records.id", nullable=True),
+    # The attachment's file name, the notice's template, the identifier searched for.
+    sa.Column("detail", sa.String(200), nullable=False),
+    # console, api
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Index("ix_access_log_case_id_at", "case_id", "at"),
+    sa.Index("ix_access_log_user_id_at", "user_id", "at"),
+    sa.Index("ix_access_log_at", "at"),
+)
+
 # Console and portal sign-ins. The cookie carries a random id whose hash is kept here, so a
 # session ends for good at sign-out, when its user is disabled, or when a new access code is
 # issued, in every process at once, whatever the cookie's signature says.
@@ -391,6 +435,8 @@ web_sessions = sa.Table(
     sa.Column("kind", sa.String(10), nullable=False),
     _fk("user_id", "users.id", nullable=True),
     _fk("case_id", "cases.id", nullable=True),
+    # The token a staff member signed in with: revoking it ends the session too.
+    _fk("token_id", "api_tokens.id", nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("expires_at", UtcDateTime(), nullable=False),
     sa.Column("ended_at", UtcDateTime(), nullable=True),
@@ -398,6 +444,7 @@ web_sessions = sa.Table(
     sa.Column("ended_reason", sa.String(40), nullable=True),
     sa.Index("ix_web_sessions_user_id", "user_id"),
     sa.Index("ix_web_sessions_case_id", "case_id"),
+    sa.Index("ix_web_sessions_token_id", "token_id"),
 )
 
 calendar_days = sa.Table(

@@ -47,14 +47,18 @@ class Sessions:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _start(self, kind: str, user_id: int | None, case_id: int | None) -> str:
+    def _start(
+        self, kind: str, user_id: int | None, case_id: int | None, token_id: int | None = None
+    ) -> str:
         sid = secrets.token_urlsafe(32)
         now = self.engine.now()
         with self.engine.db.tx() as tx:
             tx.execute(
-                "INSERT INTO web_sessions (token_hash, kind, user_id, case_id, created_at, "
-                "expires_at) VALUES (:h, :kind, :user_id, :case_id, :now, :expires)",
+                "INSERT INTO web_sessions (token_hash, kind, user_id, case_id, token_id, "
+                "created_at, expires_at) VALUES (:h, :kind, :user_id, :case_id, :token_id, :now, "
+                ":expires)",
                 {
+                    "token_id": token_id,
                     "h": _hash(sid),
                     "kind": kind,
                     "user_id": user_id,
@@ -65,8 +69,8 @@ class Sessions:
             )
         return sid
 
-    def start_staff(self, user_id: int) -> str:
-        return self._start("staff", user_id, None)
+    def start_staff(self, user_id: int, token_id: int | None = None) -> str:
+        return self._start("staff", user_id, None, token_id)
 
     def start_applicant(self, case_id: int) -> str:
         return self._start("applicant", None, case_id)
@@ -105,15 +109,26 @@ class Sessions:
 
 
 def end_sessions_in(
-    tx: Tx, engine: Engine, *, reason: str, user_id: int | None = None, case_id: int | None = None
+    tx: Tx,
+    engine: Engine,
+    *,
+    reason: str,
+    user_id: int | None = None,
+    case_id: int | None = None,
+    token_id: int | None = None,
 ) -> int:
-    """End every live session of a user or of a case, inside the caller's transaction."""
-    column = "user_id" if user_id is not None else "case_id"
+    """End every live session of a user, of a case or opened with a token, inside the
+    caller's transaction."""
+    column, key = next(
+        (c, k)
+        for c, k in (("user_id", user_id), ("case_id", case_id), ("token_id", token_id))
+        if k is not None
+    )
     return tx.execute(
         f"UPDATE web_sessions SET ended_at = :now, ended_reason = :why "
         f"WHERE {column} = :id AND {_LIVE}",
         {
-            "id": user_id if user_id is not None else case_id,
+            "id": key,
             "now": engine.sql_ts(engine.now()),
             "why": reason,
         },

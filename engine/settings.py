@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # (a right code never is, on a case not attacked itself): far above the per-case bound,
     # as offices and mobile networks put many applicants behind one address.
     access_client_lock_after: int = 100
+    # Staff bearer tokens expire after this many days (`redress token add --days` per token).
+    token_days: int = Field(90, ge=1, le=3650)
     # Reached over TLS (directly or through a proxy): HSTS and the session cookie's Secure flag.
     behind_https: bool = False
     # Bearer token for /metrics (Prometheus); an admin's staff token is accepted too.

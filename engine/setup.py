@@ -9,7 +9,6 @@ stored is refused, naming it (change a department or a user with `redress depart
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.core import STAFF_ROLES, _check_jurisdiction
+from engine import staff
+from engine.core import _check_jurisdiction
 from engine.db import Tx
 from states.errors import Conflict, FieldError, InvalidPayload, NotFound
 
@@ -87,9 +87,8 @@ def parse_setup(doc: Any) -> SetupIn:
         ) from None
 
 
-def apply_setup(engine: Engine, doc: Any) -> SetupResult:
+def apply_setup(engine: Engine, doc: Any, by: str = "cli") -> SetupResult:
     spec = parse_setup(doc)
-    roles = (*STAFF_ROLES, *engine.settings.extra_roles)
     errors: list[FieldError] = []
     for i, d in enumerate(spec.departments):
         try:
@@ -100,15 +99,9 @@ def apply_setup(engine: Engine, doc: Any) -> SetupResult:
                 for e in exc.errors
             ]
     for i, u in enumerate(spec.users):
-        if u.role not in roles:
-            errors.append(
-                FieldError(
-                    f"users[{i}].role",
-                    "choice",
-                    f"{u.role!r} is not a declared role ({', '.join(roles)})",
-                    f"“{u.role}”不是已声明的角色（{'、'.join(roles)}）",
-                )
-            )
+        problem = staff.role_problem(engine, u.role, f"users[{i}].role")
+        if problem:
+            errors.append(problem)
     if errors:
         raise InvalidPayload(errors)
     result = SetupResult()
@@ -178,22 +171,17 @@ def apply_setup(engine: Engine, doc: Any) -> SetupResult:
                 else:
                     result.kept_users.append(u.name)
                 continue
-            token = "rd_" + secrets.token_urlsafe(32)
-            tx.execute(
-                "INSERT INTO users (name, role, department_id, token_hash, active, email, "
-                "created_at) VALUES (:n, :r, :d, :h, :a, :email, :now)",
-                {
-                    "n": u.name,
-                    "r": u.role,
-                    "d": u.department,
-                    "h": engine.hash_secret(token),
-                    "a": True,
-                    "email": u.email,
-                    "now": now,
-                },
+            _, issued = staff.insert_user(
+                tx,
+                engine,
+                name=u.name,
+                role=u.role,
+                department=u.department,
+                email=u.email,
+                by=by,
             )
             users[u.name] = (u.role, u.department)
-            result.created_users.append((u.name, token))
+            result.created_users.append((u.name, issued.token))
         if errors:
             raise _Refused(errors)  # rolls the whole set-up back
     engine._departments = None
@@ -219,6 +207,37 @@ def insert_department(tx: Tx, d: DepartmentIn, now: str) -> None:
             "now": now,
         },
     )
+
+
+def create_department(engine: Engine, data: Mapping[str, Any]) -> DepartmentIn:
+    """One new department (the CLI, the admin API, the console): checked as a set-up file's
+    entry is, its parent must exist."""
+    try:
+        d = DepartmentIn.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidPayload(
+            [
+                FieldError(_where(tuple(e["loc"])), e["type"], e["msg"], f"取值无效（{e['msg']}）")
+                for e in exc.errors()
+            ]
+        ) from None
+    _check_jurisdiction(d.jurisdiction)
+    with engine.db.tx() as tx:
+        if tx.scalar("SELECT 1 FROM departments WHERE id = :id", {"id": d.id}):
+            raise Conflict(f"department {d.id!r} exists", f"部门“{d.id}”已存在")
+        if d.parent is not None and not tx.scalar(
+            "SELECT 1 FROM departments WHERE id = :id", {"id": d.parent}
+        ):
+            raise InvalidPayload(
+                [
+                    FieldError(
+                        "parent", "unknown", f"no department {d.parent!r}", f"没有部门“{d.parent}”"
+                    )
+                ]
+            )
+        insert_department(tx, d, engine.sql_ts(engine.now()))
+    engine._departments = None
+    return d
 
 
 def departments(engine: Engine) -> list[dict[str, Any]]:
@@ -298,30 +317,23 @@ def _is_below(tx: Tx, candidate: str, dept_id: str) -> bool:
 
 
 def set_user(
-    engine: Engine, name: str, *, role: str | None = None, department: str | None = None
+    engine: Engine,
+    name: str,
+    *,
+    role: str | None = None,
+    department: str | None = None,
+    email: str | None = None,
 ) -> int:
-    """Change a user's role or department; it applies from their next request (tokens and
-    console sessions are read on every request)."""
-    if role is None and department is None:
+    """Change a user's role, department or address; it applies from their next request
+    (tokens and console sessions are read on every request)."""
+    if role is None and department is None and email is None:
         raise InvalidPayload(
             [FieldError("(options)", "required", "nothing to change", "没有要修改的内容")]
         )
-    roles = (*STAFF_ROLES, *engine.settings.extra_roles)
-    if role is not None and role not in roles:
-        raise InvalidPayload(
-            [
-                FieldError(
-                    "role",
-                    "choice",
-                    f"must be one of {', '.join(roles)}",
-                    f"须为{'、'.join(roles)}之一",
-                )
-            ]
-        )
+    if role is not None:
+        staff.check_role(engine, role)
     with engine.db.tx() as tx:
-        uid = tx.scalar("SELECT id FROM users WHERE name = :n", {"n": name})
-        if uid is None:
-            raise NotFound(f"no user {name!r}", f"没有用户“{name}”")
+        uid = staff.user_id_of(tx, name)
         if department is not None and not tx.scalar(
             "SELECT 1 FROM departments WHERE id = :id", {"id": department}
         ):
@@ -332,4 +344,8 @@ def set_user(
             tx.execute(
                 "UPDATE users SET department_id = :d WHERE id = :id", {"d": department, "id": uid}
             )
-    return int(uid)
+        if email is not None:
+            tx.execute(
+                "UPDATE users SET email = :e WHERE id = :id", {"e": email or None, "id": uid}
+            )
+    return uid

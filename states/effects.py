@@ -25,6 +25,16 @@ Effect = Callable[[RecordState, Context], RecordChange | None]
 Creation = Callable[[Context], NewRecord]
 
 # Objection outcomes (DOMAIN.md, procedure 1, step 5) and the record status each leads to.
+# The outcome in words for the record version's reason (the objection file's choice labels).
+OUTCOME_WORDS: Mapping[str, tuple[str, str]] = {
+    "corrected": ("更正", "corrected"),
+    "supplemented": ("补充", "supplemented"),
+    "publication_stopped": ("停止公开", "publication stopped"),
+    "removed": ("移出名单", "removed from the list"),
+    "revoked": ("撤销", "revoked"),
+    "upheld": ("维持", "upheld"),
+    "unresolved": ("无法确认", "could not be confirmed"),
+}
 OBJECTION_OUTCOMES: Mapping[str, str | None] = {
     "corrected": None,  # stays published, with corrected content
     "supplemented": None,  # stays published, with added content
@@ -67,7 +77,9 @@ def apply_objection_outcome(rec: RecordState, ctx: Context) -> RecordChange | No
         content["objection_annotations"] = [*content.get("objection_annotations", ()), note]
     content["last_decision"] = note
     return RecordChange(
-        reason=f"异议处理结果 / objection outcome: {outcome}",
+        reason="异议处理结果：{} / objection outcome: {}".format(
+            *OUTCOME_WORDS.get(outcome, (outcome, outcome))
+        ),
         status=OBJECTION_OUTCOMES.get(outcome),
         disputed=False,
         content=content,

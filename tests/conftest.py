@@ -31,6 +31,9 @@ pytest_plugins = ["browser_support"]
 # A strong key of the tests' own (the server refuses the development key outside dev mode);
 # subprocesses (the CLI, Prefect workers) inherit it.
 os.environ.setdefault("REDRESS_SECRET_KEY", "test-secret-key-" + "k" * 40)
+# The test clock stands in April 2026 while server processes started by tests run on the real
+# clock: tokens made by the fixtures last long enough for both (expiry has its own tests).
+os.environ.setdefault("REDRESS_TOKEN_DAYS", "3650")
 
 # Prefect keeps its state in a throwaway home for the test run (set before it is imported).
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="redress-prefect-"))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from api.deps import ActorDep, EngineDep, LangDep, model_response
+from api.deps import ActorDep, ClientDep, EngineDep, LangDep, model_response
 from api.problems import PreconditionRequired, from_error, responses
 from api.schemas import (
     ActionOut,
@@ -26,6 +26,7 @@ from api.schemas import (
     Text,
 )
 from api.security import attachment_response
+from engine import access
 from engine.attachments import Attachments
 from engine.lane import WriteLane
 from engine.queries import CaseFilter, list_cases
@@ -165,10 +166,25 @@ def bulk_assign(body: BulkAssignIn, engine: EngineDep, actor: ActorDep) -> BulkA
     summary="A case: state, version, record, deadlines, what you may do now",
 )
 def case(
-    case_id: CaseId, engine: EngineDep, actor: ActorDep, lang: LangDep, response: Response
+    case_id: CaseId,
+    engine: EngineDep,
+    actor: ActorDep,
+    lang: LangDep,
+    response: Response,
+    client: ClientDep,
 ) -> dict[str, Any]:
     view = engine.case_view(case_id, actor, lang)
     view["attachments"] = Attachments(engine).list(case_id)
+    access.seen(
+        engine,
+        actor,
+        "case",
+        "",
+        channel="api",
+        client=client,
+        case_id=case_id,
+        record_id=(view.get("record") or {}).get("id"),
+    )
     response.headers["ETag"] = f'"{view["version"]}"'
     return view
 
@@ -291,9 +307,21 @@ attachments_router = APIRouter(tags=["cases"])
     response_class=FileResponse,
 )
 def attachment(
-    attachment_id: Annotated[int, Path(ge=1, le=2**53)], engine: EngineDep, actor: ActorDep
+    attachment_id: Annotated[int, Path(ge=1, le=2**53)],
+    engine: EngineDep,
+    actor: ActorDep,
+    client: ClientDep,
 ) -> FileResponse:
     meta, path = Attachments(engine).get(attachment_id, actor)
     if not path.is_file():  # the row without its file: a 404, not the 500 FileResponse gives
         raise NotFound(f"no attachment {attachment_id}", f"没有编号为{attachment_id}的附件")
+    access.seen(
+        engine,
+        actor,
+        "attachment",
+        meta["filename"],
+        channel="api",
+        client=client,
+        case_id=int(meta["case_id"]),
+    )
     return attachment_response(meta, path)

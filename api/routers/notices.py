@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from api.deps import ActorDep, ApplicantDep, EngineDep
+from api.deps import ActorDep, ApplicantDep, ClientDep, EngineDep
 from api.problems import responses
 from api.routers.applicants import CaseNo
 from api.routers.cases import CaseId
 from api.schemas import NoticeOut, OutboxItem
+from engine import access
 from engine.factory import build_delivery
 from engine.pdf import notice_pdf
 from engine.queries import case_notices, list_outbox, notice
@@ -49,9 +50,12 @@ def notices_of_case(
     case_id: CaseId,
     engine: EngineDep,
     actor: ActorDep,
+    client: ClientDep,
     lang: Annotated[str | None, Query(pattern="^(zh|en)$")] = None,
 ) -> list[dict[str, Any]]:
-    return case_notices(engine, case_id, actor, lang)
+    rows = case_notices(engine, case_id, actor, lang)
+    access.seen(engine, actor, "notice", "", channel="api", client=client, case_id=case_id)
+    return rows
 
 
 @router.get(
@@ -60,8 +64,20 @@ def notices_of_case(
     responses={**responses(401, 404, 422), **PDF},
     summary="A notice as PDF",
 )
-def notice_as_pdf(notice_id: NoticeId, engine: EngineDep, actor: ActorDep) -> Response:
-    return pdf_response(notice(engine, notice_id, actor))
+def notice_as_pdf(
+    notice_id: NoticeId, engine: EngineDep, actor: ActorDep, client: ClientDep
+) -> Response:
+    row = notice(engine, notice_id, actor)
+    access.seen(
+        engine,
+        actor,
+        "notice",
+        row["subject"],
+        channel="api",
+        client=client,
+        case_id=int(row["case_id"]),
+    )
+    return pdf_response(row)
 
 
 @router.get(

@@ -44,7 +44,7 @@ class PagesOnly:
 
 
 def install(app: FastAPI, engine: Engine) -> None:
-    from api.web import console, portal
+    from api.web import console, office_pages, portal
 
     app.add_middleware(
         PagesOnly,
@@ -54,4 +54,5 @@ def install(app: FastAPI, engine: Engine) -> None:
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(portal.router)
+    app.include_router(office_pages.router, prefix="/console")
     app.include_router(console.router, prefix="/console")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,11 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     def code(kind: str, value: str) -> str:  # a code in words: {{ code("role", e.role) }}
         return label(TABLES[kind], value, lang)
 
+    def said(text: str | None) -> str:
+        """The page's half of a text the engine wrote in both languages ("公示 / published");
+        anything else, as written."""
+        return in_language(text or "", lang)
+
     response = TEMPLATES.TemplateResponse(
         request,
         template,
@@ -74,6 +80,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             "lang": lang,
             "t": t,
             "code": code,
+            "said": said,
             "csrf": csrf_token(request),
             # Upload limits, stated on every form that takes files.
             "upload_limit_mb": f"{limit_mb:g}",
@@ -85,6 +92,16 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     if request.query_params.get("lang") in LANGS:
         response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="lax")
     return response
+
+
+_BILINGUAL = re.compile(r"^(.*[\u4e00-\u9fff].*?) / ([\x20-\x7e]+)$", re.S)
+
+
+def in_language(text: str, lang: str) -> str:
+    found = _BILINGUAL.match(text)
+    if not found:
+        return text
+    return found.group(2) if lang == "en" else found.group(1)
 
 
 def field_errors(exc: RedressError, lang: str) -> dict[str, str]:
@@ -113,10 +130,10 @@ def staff(request: Request) -> Actor | None:
         return None
 
 
-def sign_in_staff(request: Request, actor: Actor) -> None:
+def sign_in_staff(request: Request, actor: Actor, token_id: int | None = None) -> None:
     assert actor.user_id is not None
     end_session(request, "sid")
-    request.session["sid"] = Sessions(engine_of(request)).start_staff(actor.user_id)
+    request.session["sid"] = Sessions(engine_of(request)).start_staff(actor.user_id, token_id)
 
 
 def sign_in_applicant(request: Request, case_id: int, case_no: str) -> None:

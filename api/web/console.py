@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from api.deps import client_key
 from api.routers.notices import pdf_response
 from api.security import attachment_response
 from api.web.common import (
@@ -42,6 +43,7 @@ from api.web.labels import (
     ROLE_LABELS,
     label,
 )
+from engine import access
 from engine import schema as t
 from engine.attachments import Attachments
 from engine.queries import (
@@ -200,7 +202,7 @@ async def login(request: Request) -> Page:
         return _page(request, "console/login.html", None, errors=errors, next=nxt, status=400)
     engine = engine_of(request)
     try:
-        actor = await run_in_threadpool(engine.authenticate, token[:500])
+        actor, token_id = await run_in_threadpool(engine.authenticate_token, token[:500])
         if not actor.is_staff:
             raise Forbidden("staff only", "仅限工作人员")
     except RedressError as exc:
@@ -212,7 +214,7 @@ async def login(request: Request) -> Page:
             next=nxt,
             status=401,
         )
-    await run_in_threadpool(sign_in_staff, request, actor)
+    await run_in_threadpool(sign_in_staff, request, actor, token_id)
     return RedirectResponse(nxt, status_code=303)
 
 
@@ -416,9 +418,14 @@ def queue(request: Request) -> Page:
     if actor is None:
         return to_login(request)
     engine = engine_of(request)
-    ctx = _queue_context(
-        request, engine, actor, _raw_filters(request), request.query_params.get("cursor")
-    )
+    raw = _raw_filters(request)
+    ctx = _queue_context(request, engine, actor, raw, request.query_params.get("cursor"))
+    # A search by a person's identifier or name: whose cases were looked for is logged.
+    looked_for = raw["subject_identifier"] or raw["q"]
+    if looked_for and not ctx["errors"]:
+        access.seen(
+            engine, actor, "search", looked_for, channel="console", client=client_key(request)
+        )
     return _page(request, "console/queue.html", actor, **ctx)
 
 
@@ -595,6 +602,19 @@ def _case_page(
     lang = lang_of(request)
     try:
         ctx = _case_context(engine, actor, cid, lang)
+        # Logged before the page is rendered: what was shown is always in the log.
+        record = ctx["record"]
+        access.seen(
+            engine,
+            actor,
+            "case",
+            "",
+            channel="console",
+            client=client_key(request),
+            case_id=cid,
+            record_id=record["id"] if record else None,
+        )
+        ctx["access_log"] = access.entries(engine, actor, case_id=cid, limit=50)
     except NotFound as exc:
         return _not_found(request, actor, exc)
     except RedressError as exc:
@@ -847,6 +867,15 @@ def attachment(request: Request, attachment_id: str) -> Response:
         return _not_found(request, actor, exc)
     if not path.exists():
         return _not_found(request, actor)
+    access.seen(
+        engine_of(request),
+        actor,
+        "attachment",
+        meta["filename"],
+        channel="console",
+        client=client_key(request),
+        case_id=int(meta["case_id"]),
+    )
     return attachment_response(meta, path)
 
 
@@ -862,6 +891,15 @@ def notice_pdf(request: Request, notice_id: str) -> Response:
         row = notice(engine_of(request), nid, actor)
     except RedressError as exc:
         return _not_found(request, actor, exc)
+    access.seen(
+        engine_of(request),
+        actor,
+        "notice",
+        row["subject"],
+        channel="console",
+        client=client_key(request),
+        case_id=int(row["case_id"]),
+    )
     return pdf_response(row)
 
 

@@ -49,6 +49,10 @@ EVENT_LABELS: Table = {
     "notice_delivered": ("告知书已送达", "notice delivered"),
     "notice_undelivered": ("告知书尚未送达", "notice not yet delivered"),
     "deadline_met": ("已按期完成", "deadline met"),
+    "access_code_reissued": (
+        "查询码已重新发送（申请人申请）",
+        "access code sent again (at the applicant's request)",
+    ),
 }
 # Keys of a case's data and of events that the engine sets, not a procedure's fields.
 DATA_LABELS: Table = {
@@ -126,6 +130,26 @@ CHANNEL_LABELS: Table = {
     "log": ("日志", "log"),
 }
 LANG_LABELS: Table = {"zh": ("中文", "Chinese"), "en": ("英文", "English")}
+# The access log: what a staff member looked at, and where.
+ACCESS_LABELS: Table = {
+    "case": ("查看案件", "viewed the case"),
+    "attachment": ("下载附件", "downloaded an attachment"),
+    "notice": ("查看通知书", "viewed a notice"),
+    "record": ("查看信用记录", "viewed a record"),
+    "search": ("按身份信息查询", "searched by identity"),
+}
+VIA_LABELS: Table = {"console": ("工作台", "console"), "api": ("接口", "API")}
+TOKEN_STATE_LABELS: Table = {
+    "live": ("有效", "live"),
+    "expired": ("已过期", "expired"),
+    "revoked": ("已吊销", "revoked"),
+    "rotated": ("已轮换", "rotated"),
+    "user_disabled": ("用户已停用", "user disabled"),
+}
+DEPT_KIND_LABELS: Table = {
+    "credit_office": ("信用管理部门", "credit office"),
+    "unit": ("认定单位", "determining unit"),
+}
 # The jurisdictions whose rule sets ship with redress (states/procedures/*/<name>-v*.yaml).
 JURISDICTION_LABELS: Table = {
     "default": ("通用（默认规则）", "general (default rules)"),
@@ -147,6 +171,10 @@ TABLES: Mapping[str, Table] = {
     "channel": CHANNEL_LABELS,
     "lang": LANG_LABELS,
     "jurisdiction": JURISDICTION_LABELS,
+    "access": ACCESS_LABELS,
+    "via": VIA_LABELS,
+    "token_state": TOKEN_STATE_LABELS,
+    "dept_kind": DEPT_KIND_LABELS,
 }
 
 

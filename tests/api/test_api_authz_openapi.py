@@ -139,6 +139,9 @@ def build(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setu
         "name": "objection",
         "version": 1,
         "subject": api.get(f"/records/{ra}", "office_credit_office").json()["subject_identifier"],
+        "dept_id": "tax",
+        "user_name": "tax_handler",
+        "token_id": api.get("/tokens", "office_admin").json()[0]["id"],
     }
     return Setup(api, ids, {"a": a.access_code, "b": b.access_code}, tokens)
 
@@ -154,6 +157,7 @@ def staff_only(**by_caller: int | str) -> Expect:
 
 
 CASE_READ = staff_only(own=200, unit=200, other=404, office=404)
+ADMIN = staff_only(own=403, other=403, unit=403, office=403)
 APPLICANT_READ = {
     "own": 404,  # a bearer token is not an access code
     "other": 404,
@@ -374,6 +378,40 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/api/v1/outbox/{message_id}/retry"): Rule(
         staff_only(own=PASSES, unit=PASSES, other=404, office=404), role="reviewer"
+    ),
+    # Only the credit office changes records directly (admins too, in test_admin_api).
+    ("POST", "/api/v1/records/{record_id}/changes"): Rule(
+        staff_only(own=403, other=403, unit=403, office=PASSES),
+        lambda ids: {"json": {"action": "mark_disputed", "reason": "收到异议"}},
+    ),
+    # Administration: administrators only (tests/api/test_admin_api.py has what they may do).
+    ("GET", "/api/v1/departments"): Rule(ADMIN),
+    ("POST", "/api/v1/departments"): Rule(
+        ADMIN, lambda ids: {"json": {"id": "newdept", "name_zh": "新部门", "name_en": "New"}}
+    ),
+    ("PATCH", "/api/v1/departments/{dept_id}"): Rule(
+        ADMIN, lambda ids: {"json": {"email": "x@example.com"}}
+    ),
+    ("GET", "/api/v1/users"): Rule(ADMIN),
+    ("POST", "/api/v1/users"): Rule(
+        ADMIN, lambda ids: {"json": {"name": "new.user", "role": "handler", "department": "tax"}}
+    ),
+    ("PATCH", "/api/v1/users/{user_name}"): Rule(ADMIN, lambda ids: {"json": {"role": "head"}}),
+    ("GET", "/api/v1/tokens"): Rule(ADMIN),
+    ("POST", "/api/v1/users/{user_name}/tokens"): Rule(
+        ADMIN, lambda ids: {"json": {"label": "script"}}
+    ),
+    ("POST", "/api/v1/tokens/{token_id}/rotate"): Rule(ADMIN),
+    ("POST", "/api/v1/tokens/{token_id}/revoke"): Rule(ADMIN),
+    # A case's access log: whoever may see the case (the whole log: administrators).
+    ("GET", "/api/v1/access-log"): Rule(
+        staff_only(own=200, unit=200, other=404, office=404),
+        lambda ids: {"params": {"case_id": ids["case_id"]}},
+    ),
+    # Anyone may ask for a new code: the answer is the same 202 whether or not the contact is
+    # the one on file (here it is not, so case A keeps its code for the rules after this).
+    ("POST", "/api/v1/status/{case_no}/access-code"): Rule(
+        dict.fromkeys(CALLERS, 202), lambda ids: {"json": {"contact": "nobody@example.com"}}
     ),
     ("GET", "/healthz"): Rule(PUBLIC),
     # Operations data for operators only (an admin token or REDRESS_METRICS_TOKEN).

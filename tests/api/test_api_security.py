@@ -143,7 +143,7 @@ def test_a_disabled_user_is_refused_at_once(api: Api) -> None:
     assert r.status_code == 303 and "/console/login" in r.headers["location"]
     csrf = _csrf(client.get("/console/login").text)
     r = client.post("/console/login", data={"token": token, "csrf": csrf})
-    assert r.status_code == 401 and "令牌无效或已停用" in r.text
+    assert r.status_code == 401 and "令牌无效、已过期或已停用" in r.text
     api.world.engine.set_user_active("office_handler", True)
     assert api.get("/cases", "office_handler").status_code == 200
     # Its sessions stay ended: signing in again is needed.
