@@ -4,6 +4,7 @@ works end to end (a record published, an objection filed and accepted through th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,4 +192,59 @@ def test_department_parent_cannot_loop(fresh: Path) -> None:
     engine = build_engine(migrated=True)
     (hr,) = [d for d in departments(engine) if d["id"] == "hrss"]
     assert (hr["email"], hr["parent"], hr["name_zh"]) == ("hr@example.gov.cn", "office", "人社局")
+    engine.db.dispose()
+
+
+def last_token(output: str) -> str:
+    line = output.strip().splitlines()[-1]
+    assert line.startswith("rd_"), output
+    return line
+
+
+def test_tokens_and_the_access_log_by_the_cli(fresh: Path) -> None:
+    setup = fresh / "office.yaml"
+    setup.write_text(SETUP, encoding="utf-8")
+    issued = tokens(runner.invoke(app, ["init", "--file", str(setup)]).output)
+    get_settings.cache_clear()
+    engine = build_engine(migrated=True)
+    client = TestClient(create_app(engine), raise_server_exceptions=False)
+
+    def status(token: str) -> int:
+        return client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    added = runner.invoke(app, ["token", "add", "wang", "--label", "laptop", "--days", "30"])
+    assert added.exit_code == 0 and "shown once" in added.output, added.output
+    laptop = last_token(added.output)
+    assert status(laptop) == 200
+    listed = runner.invoke(app, ["token", "list", "wang"])
+    assert listed.exit_code == 0 and "laptop" in listed.output and "initial" in listed.output
+    assert laptop not in listed.output and issued["wang"] not in listed.output
+    ids = {r["label"]: r["id"] for r in engine.tokens("wang")}
+    rotated = runner.invoke(app, ["token", "rotate", str(ids["initial"])])
+    assert rotated.exit_code == 0, rotated.output
+    assert status(issued["wang"]) == 401 and status(last_token(rotated.output)) == 200
+    assert runner.invoke(app, ["token", "revoke", str(ids["laptop"])]).exit_code == 0
+    assert status(laptop) == 401
+    twice = runner.invoke(app, ["token", "revoke", str(ids["laptop"])])
+    assert twice.exit_code == 2 and "已停用" in twice.output
+    assert runner.invoke(app, ["token", "list", "nobody"]).exit_code == 2
+    bad = runner.invoke(app, ["token", "add", "wang", "--label", "x", "--days", "0"])
+    assert bad.exit_code == 2 and "days" in bad.output
+    # Disabling stops every token of the user.
+    assert runner.invoke(app, ["user", "disable", "zhao"]).exit_code == 0
+    assert status(issued["zhao"]) == 401
+
+    # What a handler looked at is listed by `redress audit access`.
+    ident = make_uscc("91310000MA1FL7WW1")
+    li = {"Authorization": f"Bearer {issued['li']}"}
+    assert (
+        client.get("/api/v1/records", headers=li, params={"subject_id": ident}).status_code == 200
+    )
+    audit = runner.invoke(app, ["audit", "access", "--user", "li", "--json"])
+    assert audit.exit_code == 0, audit.output
+    (entry,) = [json.loads(line) for line in audit.output.splitlines()]
+    assert entry["what"] == "search" and entry["detail"] == ident and entry["actor"] == "li"
+    table = runner.invoke(app, ["audit", "access"])
+    assert table.exit_code == 0 and "search" in table.output and "li" in table.output
+    assert runner.invoke(app, ["audit", "access", "--case", "NOPE"]).exit_code == 2
     engine.db.dispose()

@@ -8,27 +8,31 @@ the newest version without a restart; cases opened before keep theirs.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from conftest import APPLICANT, World
+from server_support import Server, two_servers
 from typer.testing import CliRunner
 
 from cli.main import app
 from engine.definitions import BUILTIN_DIR
-from engine.settings import get_settings
 from states.calendar import Period, WorkCalendar
 
 runner = CliRunner()
+
+
+@pytest.fixture
+def servers(
+    world: World, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Server, Server]]:
+    with two_servers(db_url, tmp_path, monkeypatch) as pair:
+        yield pair
+
+
 ORIGINAL = (BUILTIN_DIR / "objection" / "default-v1.yaml").read_text(encoding="utf-8")
 
 ON_HOLD_STATE = """
@@ -63,59 +67,6 @@ def edited(version: int, verify: str) -> str:
     )
     text = text.replace("\n\ntimers:\n", ON_HOLD_STATE + "\ntimers:\n", 1)
     return text + ON_HOLD_TRIGGERS
-
-
-class Server:
-    def __init__(self, db_url: str, var: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        env = {**os.environ, "REDRESS_DATABASE_URL": db_url, "REDRESS_VAR_DIR": str(var)}
-        redress = str(Path(sys.executable).parent / "redress")
-        self.proc = subprocess.Popen(
-            [redress, "serve", "--port", str(self.port), "--no-engine-loop"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        self.base = f"http://127.0.0.1:{self.port}/api/v1"
-
-    def wait(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                assert self.proc.poll() is None, "the server exited"
-            time.sleep(0.2)
-        raise AssertionError("the server did not start")
-
-    def call(self, method: str, path: str, token: str, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
-        return httpx.request(method, self.base + path, headers=headers, timeout=30, **kw)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(15)
-
-
-@pytest.fixture
-def servers(
-    world: World, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Server, Server]]:
-    monkeypatch.setenv("REDRESS_DATABASE_URL", db_url)
-    monkeypatch.setenv("REDRESS_VAR_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    pair = (Server(db_url, tmp_path), Server(db_url, tmp_path))
-    try:
-        for s in pair:
-            s.wait()
-        yield pair
-    finally:
-        for s in pair:
-            s.stop()
-        get_settings.cache_clear()
 
 
 def file_case(server: Server, world: World) -> dict[str, Any]:
