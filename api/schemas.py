@@ -855,3 +855,31 @@ class MyNotice(BaseModel):
     subject: str
     created_at: datetime | None
     pdf_url: str
+
+
+class AccessCodeRequestIn(BaseModel):
+    model_config = _input({"contact": "legal@example.com"}, {"contact": "13800000000"})
+    contact: Annotated[
+        Text,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="The email address or phone number given when the case was filed",
+        ),
+    ]
+
+
+class AccessCodeRequestOut(BaseModel):
+    """The same answer whether or not the number and contact matched a case."""
+
+    model_config = _examples(
+        {
+            "message": "If the details match those on file for the case, a new access code has "
+            "been sent to the email address or phone number on file, and the old code no longer "
+            "works. Use it with the case number to follow your case.",
+            "message_zh": "若信息与案件登记一致，新的查询码已发送至登记的电子邮箱或手机，"
+            "原查询码即时失效。请查收后凭案件编号和新的查询码查询办理进度。",
+        }
+    )
+    message: str
+    message_zh: str

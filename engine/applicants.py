@@ -10,14 +10,21 @@ from __future__ import annotations
 import hmac
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from engine import notices as letters
 from engine import schema as t
 from engine import sql
+from engine.core import _random_code, _record_state, canonical, loads
 from engine.db import Tx
 from engine.service import Actor, Engine
-from states.errors import NotFound, RedressError
+from engine.sessions import end_sessions_in
+from states.errors import FieldError, InvalidPayload, NotFound, RedressError
+from states.guards import GUARDS, Context
+from states.machine import Procedure, is_clean_text
 from states.spec import Label
 
 _DUMMY_HASH = "0" * 64
@@ -38,6 +45,8 @@ _HIDDEN = {
 
 
 _FILED = Label(zh="提交申请", en="application filed")
+# The one engine event the applicant's timeline shows: the code sent again on request.
+_CODE_SENT = Label(zh="查询码已重新发送（申请人申请）", en="access code sent again, as asked")
 _TIMELINE = "SELECT trigger, to_state, at FROM case_events WHERE case_id = :id ORDER BY seq"
 _APPLICANT_NOTICES = (
     "SELECT id, name, subject, created_at FROM notices "
@@ -266,6 +275,8 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             continue
         if trigger == "submit":
             label = _FILED.get(lang)
+        elif trigger == REISSUED:
+            label = _CODE_SENT.get(lang)
         elif trigger in proc.branches:
             label = proc.branches[trigger][0].label.get(lang)
         else:
@@ -366,3 +377,288 @@ def _status_view(tx: Tx, engine: Engine, actor: Actor, lang: str) -> dict[str, A
             for nid, name, subject, created_at in notices
         ],
     }
+
+
+# -- what a published record allows now (the portal's search results) -------------------------
+
+# The public files as nobody in particular (engine/commands.py: the credit office's window).
+PUBLIC = Actor(name="applicant", role="applicant")
+# The most records one look-up judges (a search shows a handful).
+OUTLOOK_LIMIT = 50
+_OPEN_CASES = (
+    "SELECT record_id, procedure FROM cases WHERE record_id IN ({ids}) AND closed_at IS NULL"
+)
+# The same open-case rule `open_in` refuses a filing by, in the same words (never which case).
+_CASE_OPEN = Label(
+    zh="该记录已有办理中的同类案件，办结前不能再次申请",
+    en="this record already has an open case of this kind; it cannot be filed again until "
+    "that case is closed",
+)
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """Whether `procedure` can be filed on a record today, and if not why (in words, with the
+    earliest day when time alone will do it). Says nothing of another case but that it is
+    open."""
+
+    procedure: str
+    possible: bool
+    reasons: tuple[str, ...] = ()
+    earliest: date | None = None
+    case_open: bool = False
+
+
+def filing_outlook(
+    engine: Engine, record_ids: Sequence[int], procedures: Sequence[str], lang: str = "zh"
+) -> dict[int, dict[str, Outlook]]:
+    """For each record, what filing each procedure on it would meet today, judged by the
+    rules the filing itself is judged by: the version in force for the credit office's
+    jurisdiction, its intake guards (with the declarations and commitment the form makes the
+    applicant give), and the one-open-case-per-record rule. One read transaction."""
+    ids = list(dict.fromkeys(int(r) for r in record_ids))[:OUTLOOK_LIMIT]
+    if not ids or not procedures:
+        return {}
+    today = engine.today()
+    marks = ", ".join(f":r{i}" for i in range(len(ids)))
+    params = {f"r{i}": rid for i, rid in enumerate(ids)}
+    by_record = sql.RECORD_FOR_UPDATE.replace("WHERE id = :id", f"WHERE id IN ({marks})")
+    assert by_record != sql.RECORD_FOR_UPDATE
+    with engine.db.tx(readonly=True) as tx:
+        selected: dict[str, Procedure | RedressError] = {}
+        try:
+            dept = engine._default_department(tx, PUBLIC)
+            jurisdiction = str(
+                tx.scalar("SELECT jurisdiction FROM departments WHERE id = :id", {"id": dept})
+            )
+        except RedressError as exc:
+            selected = dict.fromkeys(procedures, exc)
+        else:
+            for name in procedures:
+                try:
+                    selected[name] = engine.procedures.select(tx, name, jurisdiction, today)[1]
+                except RedressError as exc:
+                    selected[name] = exc
+        records = {
+            int(row[0]): _record_state(int(row[0]), row[sql.RECORD_STATE])
+            for row in tx.all(by_record, params)
+        }
+        open_cases = {(int(r), str(p)) for r, p in tx.all(_OPEN_CASES.format(ids=marks), params)}
+    out: dict[int, dict[str, Outlook]] = {}
+    for rid in ids:
+        rec = records.get(rid)
+        if rec is None:
+            continue
+        out[rid] = {}
+        for name, proc in selected.items():
+            if isinstance(proc, RedressError):
+                reason = proc.message if lang == "en" else proc.message_zh
+                out[rid][name] = Outlook(name, False, (reason,))
+                continue
+            spec = proc.spec
+            declared = spec.portal.declarations if spec.portal is not None else ()
+            payload = {"commitment_signed": True, **dict.fromkeys(declared, True)}
+            ctx = Context(case_data={}, payload=payload, record=rec, today=today, rules=spec.rules)
+            reasons: list[str] = []
+            earliest: date | None = None
+            for gname in spec.intake_guards:
+                verdict = GUARDS[gname](ctx)
+                if not verdict.ok:
+                    reasons.append(verdict.reason_en if lang == "en" else verdict.reason_zh)
+                    earliest = verdict.earliest or earliest
+            taken = (rid, name) in open_cases
+            if taken:
+                reasons.append(_CASE_OPEN.get(lang))
+            out[rid][name] = Outlook(name, not reasons, tuple(reasons), earliest, taken)
+    return out
+
+
+# -- a lost access code, sent again to the contact on file -----------------------------------
+
+REISSUED = "access_code_reissued"  # the case's event, and the notice's name and template
+# A case's code is sent again at most this often (whoever asks): a known address cannot be
+# used to flood the applicant's mailbox, or to keep their code changing.
+REISSUE_MAX = 3
+REISSUE_WINDOW = timedelta(hours=24)
+CODE_REQUESTED = Label(
+    zh="若信息与案件登记一致，新的查询码已发送至登记的电子邮箱或手机，原查询码即时失效。"
+    "请查收后凭案件编号和新的查询码查询办理进度。",
+    en="If the details match those on file for the case, a new access code has been sent to "
+    "the email address or phone number on file, and the old code no longer works. Use it with "
+    "the case number to follow your case.",
+)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+class TooManyCodeRequests(TooManyAttempts):
+    """Too many requests for a new code on one case from one client (the wrong-code guard's
+    bound: each request counts as a wrong code does)."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        minutes = max(1, math.ceil(retry_after / 60))
+        RedressError.__init__(
+            self,
+            f"too many requests for this case; try again in {minutes} minute(s)",
+            f"该案件的请求次数过多，请{minutes}分钟后再试",
+        )
+
+
+def contact_key(text: str) -> tuple[str, str] | None:
+    """("email", the address in lower case) or ("phone", its digits, without China's +86),
+    or None for text that is neither."""
+    value = (text or "").strip()
+    if not value or len(value) > 200 or not is_clean_text(value):
+        return None
+    if "@" in value:
+        return ("email", value.lower()) if _EMAIL.fullmatch(value) else None
+    digits = _PHONE_SEPARATORS.sub("", value)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return ("phone", digits) if 5 <= len(digits) <= 20 else None
+
+
+def check_code_request(case_no: str, contact: str) -> tuple[str, str]:
+    """The number and contact of a request for a new code, or InvalidPayload naming the
+    field that is wrong (nothing is looked up or counted for a malformed request)."""
+    errors: list[FieldError] = []
+    number = (case_no or "").strip().upper()
+    if not number:
+        errors.append(FieldError("case_no", "required", "is required", "必填"))
+    elif not CASE_NO.fullmatch(number):
+        errors.append(
+            FieldError(
+                "case_no",
+                "format",
+                "a case number is 4 to 32 letters and digits, e.g. YY20260407K3M9QX",
+                "案件编号应为4至32位字母或数字，如YY20260407K3M9QX",
+            )
+        )
+    if not (contact or "").strip():
+        errors.append(FieldError("contact", "required", "is required", "必填"))
+    elif contact_key(contact) is None:
+        errors.append(
+            FieldError(
+                "contact",
+                "format",
+                "enter the email address or the phone number given when the case was filed",
+                "请输入申请时登记的电子邮箱或手机号码",
+            )
+        )
+    if errors:
+        raise InvalidPayload(errors)
+    return number, contact.strip()
+
+
+def request_new_code(
+    engine: Engine, case_no: str, contact: str, guard: AccessGuard, client: str
+) -> float:
+    """An applicant who lost the access code asks for a new one with the case number and the
+    email or phone on file. Returns the seconds to wait before answering; the answer is the
+    same whether anything matched (`CODE_REQUESTED`).
+
+    Every request counts as a wrong code does on (case number, client), matched or not, so
+    that a 429 (`TooManyCodeRequests`) says nothing of a match either. When the contact is the
+    case's own, in one transaction: a new code replaces the old one (which stops working at
+    once), the case's applicant sessions end, the case's timeline records it, and the code is
+    queued in the outbox to that contact only; the code is never returned. Nothing happens
+    for an anonymous case, a contact not on file, a channel not used for applicants, a case
+    whose code was sent again `REISSUE_MAX` times in a day, or a party who has not yet been
+    given a code by its letter (an identification before its prior notice)."""
+    number, given = check_code_request(case_no, contact)
+    try:
+        delay = guard.failed(number, client)
+    except TooManyAttempts as exc:
+        raise TooManyCodeRequests(exc.retry_after) from None
+    key = contact_key(given)
+    assert key is not None
+    _reissue(engine, number, key)
+    return delay
+
+
+def _reissue(engine: Engine, number: str, key: tuple[str, str]) -> bool:
+    kind, value = key
+    channel = "email" if kind == "email" else "sms"
+    now = engine.now()
+    with engine.db.tx() as tx:
+        case_id = tx.scalar("SELECT id FROM cases WHERE case_no = :n", {"n": number})
+        case = engine.locked_case(tx, int(case_id)) if case_id is not None else None
+        if case is None:
+            return False
+        person = loads(case.applicant_json)
+        on_file = person.get(kind) if not person.get("anonymous") else None
+        stored = contact_key(str(on_file)) if on_file else None
+        if stored is None or not hmac.compare_digest(stored[1].encode(), value.encode()):
+            return False
+        if channel not in engine.settings.applicant_channels:
+            return False  # no way to send it: the old code keeps working
+        proc = engine.procedures.by_id(case.definition_id)
+        issuing = sorted(
+            {b.name for bs in proc.branches.values() for b in bs if b.issues_access_code}
+        )
+        if issuing:
+            # A party who did not file the case learns of it, and gets its code, from a letter
+            # (the prior notice): not before that letter is sent.
+            marks = ", ".join(f":t{i}" for i in range(len(issuing)))
+            sent = tx.scalar(
+                f"SELECT count(*) FROM case_events WHERE case_id = :id AND trigger IN ({marks})",
+                {"id": case.id, **{f"t{i}": name for i, name in enumerate(issuing)}},
+            )
+            if not int(sent or 0):
+                return False
+        recent = tx.scalar(
+            "SELECT count(*) FROM case_events WHERE case_id = :id AND trigger = :t AND at > :since",
+            {"id": case.id, "t": REISSUED, "since": engine.sql_ts(now - REISSUE_WINDOW)},
+        )
+        if int(recent or 0) >= REISSUE_MAX:
+            return False
+        code = _random_code(10)
+        tx.execute(
+            "UPDATE cases SET access_code_hash = :h WHERE id = :id",
+            {"h": engine.hash_secret(code), "id": case.id},
+        )
+        ended = end_sessions_in(tx, engine, reason="code_reset", case_id=case.id)
+        applicant = Actor(name=f"applicant:{case.case_no}", role="applicant", case_id=case.id)
+        engine.append_system_event(
+            tx,
+            case,
+            REISSUED,
+            {"channel": channel, "notices": [REISSUED], "sessions_ended": ended},
+            now,
+            actor=applicant,
+        )
+        seq = case.event_seq
+        context = engine._notice_context(proc, case, case.record(), REISSUED, {}, {}, seq, now)
+        context["access_code"] = code
+        context["channel"] = channel
+        payload = canonical(
+            {
+                "template": REISSUED,
+                "version": letters.latest(REISSUED),
+                "event_seq": seq,
+                "recipient_role": "applicant",
+                "context": context,
+            }
+        )
+        tx.executemany(
+            sql.OUTBOX_INSERT,
+            [
+                {
+                    "case_id": case.id,
+                    "record_id": case.record_id,
+                    "kind": "notice",
+                    "name": REISSUED,
+                    "recipient": str(on_file).strip(),
+                    "channel": channel,
+                    "payload": payload,
+                    "idempotency_key": f"case:{case.id}:e{seq}:{REISSUED}:{channel}",
+                    "now": engine.sql_ts(now),
+                }
+            ],
+        )
+    return True

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 
-from api.deps import AccessCode, ApplicantDep, EngineDep, LangDep, guarded, model_response
+from api.deps import (
+    AccessCode,
+    ApplicantDep,
+    EngineDep,
+    LangDep,
+    client_key,
+    guarded,
+    model_response,
+)
 from api.problems import responses
 from api.routers.cases import IdemKey, read_limited
 from api.schemas import (
+    AccessCodeRequestIn,
+    AccessCodeRequestOut,
     ActionIn,
     ApplicationIn,
     ApplicationOut,
@@ -19,7 +31,7 @@ from api.schemas import (
     Text,
     WithdrawIn,
 )
-from engine.applicants import status_lookup, status_view
+from engine.applicants import CODE_REQUESTED, request_new_code, status_lookup, status_view
 from engine.service import Actor
 from states.errors import TransitionNotAllowed
 
@@ -209,3 +221,29 @@ def act(
     # The engine decides: the trigger must be open to the applicant in the case's state.
     engine.advance(actor.case_id, body.trigger, actor, body.payload, None)
     return status_view(engine, actor, lang)
+
+
+@router.post(
+    "/status/{case_no}/access-code",
+    status_code=202,
+    response_model=AccessCodeRequestOut,
+    responses=responses(422, 429),
+    summary="Lost the access code: a new one is sent to the email or phone on file",
+    description="If `contact` is the email address or phone number on file for the case, a "
+    "new access code is sent there through the notice outbox (mail or SMS), the old code "
+    "stops working at once and the case's applicant sessions end; the case's timeline records "
+    "it. The code is never in the answer, which is the same (202) whether or not anything "
+    "matched. Each request counts against the wrong-access-code limit of the case number and "
+    "client (429 over it), and a case's code is sent again at most 3 times a day.",
+)
+async def new_access_code(
+    case_no: CaseNo, body: AccessCodeRequestIn, request: Request, engine: EngineDep
+) -> AccessCodeRequestOut:
+    guard = request.app.state.access_guard
+    # A write that may wait for the guard's lock: a worker thread, as a wrong code's is.
+    delay = await to_thread.run_sync(
+        request_new_code, engine, case_no, body.contact, guard, client_key(request)
+    )
+    if delay:
+        await asyncio.sleep(delay)
+    return AccessCodeRequestOut(message=CODE_REQUESTED.en, message_zh=CODE_REQUESTED.zh)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,10 +31,21 @@ from api.web.common import (
     sign_in_applicant,
 )
 from api.web.labels import KIND_LABELS, SEVERITY_LABELS, label
-from engine.applicants import CASE_NO, AccessGuard, TooManyAttempts, authenticate, status_view
+from engine.applicants import (
+    CASE_NO,
+    CODE_REQUESTED,
+    AccessGuard,
+    Outlook,
+    TooManyAttempts,
+    authenticate,
+    check_code_request,
+    filing_outlook,
+    request_new_code,
+    status_view,
+)
 from engine.attachments import Attachments
 from engine.queries import find_records, get_record, notice
-from engine.service import Actor
+from engine.service import Actor, Engine
 from states.errors import Forbidden, Ineligible, InvalidPayload, NotFound, RedressError
 from states.identifiers import IdentifierError, validate_subject_identifier
 from states.machine import Procedure
@@ -81,17 +91,45 @@ def _record_rows(records: list[dict[str, Any]], lang: str) -> list[dict[str, Any
     ]
 
 
+def _on_portal(engine: Engine) -> list[tuple[Procedure, PortalSpec]]:
+    return [
+        (p, p.spec.portal)
+        for p in engine.procedures.on_portal(engine.today())
+        if p.spec.portal is not None
+    ]
+
+
+def _outlook_row(outlook: Outlook, portal: PortalSpec, lang: str) -> dict[str, Any]:
+    return {
+        "procedure": outlook.procedure,
+        "label": portal.label.get(lang),
+        "action": portal.action.get(lang),
+        "possible": outlook.possible,
+        "reasons": list(outlook.reasons),
+        "earliest": outlook.earliest.isoformat() if outlook.earliest else None,
+        "case_open": outlook.case_open,
+    }
+
+
+def _search(engine: Engine, subject: str, lang: str) -> list[dict[str, Any]]:
+    """The published records of a subject, each with what can be filed on it now and, if
+    not, why (the rules the filing itself meets: engine.applicants.filing_outlook)."""
+    rows = _record_rows(find_records(engine, PUBLIC, subject, published_only=True), lang)
+    forms = [(p.name, portal) for p, portal in _on_portal(engine) if p.spec.record != "none"]
+    judged = filing_outlook(engine, [int(r["id"]) for r in rows], [n for n, _ in forms], lang)
+    for r in rows:
+        mine = judged.get(int(r["id"]), {})
+        r["outlook"] = [_outlook_row(mine[n], portal, lang) for n, portal in forms if n in mine]
+    return rows
+
+
 def _home(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("find_errors", {})
     context.setdefault("follow_errors", {})
     context.setdefault("follow", {})
     context.setdefault("subject", "")
     engine, lang = engine_of(request), lang_of(request)
-    on_portal = [
-        (p, p.spec.portal)
-        for p in engine.procedures.on_portal(engine.today())
-        if p.spec.portal is not None
-    ]
+    on_portal = _on_portal(engine)
     # Filed against a published record (from the search results), or on their own.
     context["portal_actions"] = [
         (p.name, portal.action.get(lang)) for p, portal in on_portal if p.spec.record != "none"
@@ -137,10 +175,8 @@ async def find(request: Request) -> HTMLResponse:
             "subject": "请输入统一社会信用代码或身份证号" if lang == "zh" else "enter an identifier"
         }
         return _home(request, 422, find_errors=need, subject=subject)
-    records = await run_in_threadpool(
-        partial(find_records, engine_of(request), PUBLIC, subject, published_only=True)
-    )
-    return _home(request, subject=subject, records=_record_rows(records, lang), searched=True)
+    records = await run_in_threadpool(_search, engine_of(request), subject, lang)
+    return _home(request, subject=subject, records=records, searched=True)
 
 
 # -- apply -------------------------------------------------------------------------------------
@@ -201,9 +237,16 @@ def apply_form(request: Request) -> Response:
         return _back(request, "/")  # e.g. the language switch on a form posted back
     procedure = request.query_params.get("procedure", "objection")
     record = _public_record(request, request.query_params.get("record_id", ""))
-    if record is None or _portal_form(request, procedure) is None:
+    form = _portal_form(request, procedure)
+    if record is None or form is None:
         err = NotFound("no such published record", "没有找到该公示记录")
         return _home(request, 404, error=_msg(err, lang))
+    # Said before the form, not after it is filled in: what stands in the way today.
+    judged = filing_outlook(engine_of(request), [int(record["id"])], [procedure], lang)
+    outlook = judged.get(int(record["id"]), {}).get(procedure)
+    if outlook is not None and not outlook.possible:
+        closed = _outlook_row(outlook, form[1], lang)
+        return _apply_page(request, record, procedure, {}, {}, closed=closed)
     return _apply_page(request, record, procedure, {"kind": record["subject_kind"]}, {})
 
 
@@ -324,6 +367,8 @@ async def apply(request: Request) -> HTMLResponse:
         access_code=code,
         procedure_label=portal.label.get(lang),
         files=len(files),
+        # A lost code can be sent again to the email or phone given (engine.applicants).
+        recoverable=bool(applicant.get("email") or applicant.get("phone")),
     )
 
 
@@ -461,6 +506,7 @@ async def complain(request: Request) -> HTMLResponse:
         procedure_label=portal[1].label.get(lang) if portal else "",
         files=len(files),
         heading="投诉举报已提交" if zh else "Your complaint is filed",
+        recoverable=bool(applicant.get("email") or applicant.get("phone")),
     )
 
 
@@ -525,6 +571,66 @@ async def sign_out(request: Request) -> Response:
     await run_in_threadpool(end_session, request, "case_sid")
     request.session.pop("case_no", None)
     return RedirectResponse("/status", status_code=303)
+
+
+# -- a lost access code -------------------------------------------------------------------------
+
+
+def _code_page(
+    request: Request,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    return render(
+        request,
+        "portal/recover.html",
+        status=status,
+        values=values or {},
+        errors=errors or {},
+        **context,
+    )
+
+
+@router.get("/access-code", response_class=HTMLResponse)
+def code_form(request: Request) -> HTMLResponse:
+    return _code_page(request)
+
+
+@router.post("/access-code", response_class=HTMLResponse)
+async def code_request(request: Request) -> HTMLResponse:
+    """A new access code sent to the email or phone on file. The page answers the same
+    whether or not the number and contact matched, and never shows the code."""
+    form = await request.form(max_fields=10)
+    lang = lang_of(request)
+    values = {"case_no": _text(form, "case_no").upper()[:40], "contact": _text(form, "contact")}
+    values["contact"] = values["contact"][:200]
+    try:
+        check_csrf(request, _text(form, "csrf"))
+    except Forbidden as exc:
+        return _code_page(request, 403, values, error=_msg(exc, lang))
+    try:
+        check_code_request(values["case_no"], values["contact"])
+    except InvalidPayload as exc:
+        return _code_page(request, 422, values, field_errors(exc, lang))
+    guard: AccessGuard = request.app.state.access_guard
+    engine, client = engine_of(request), _client(request)
+
+    def ask() -> None:
+        delay = request_new_code(engine, values["case_no"], values["contact"], guard, client)
+        if delay:
+            time.sleep(delay)
+
+    try:
+        await run_in_threadpool(ask)
+    except TooManyAttempts as exc:
+        response = _code_page(request, 429, values, error=_msg(exc, lang))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except RedressError as exc:
+        return _code_page(request, 422, values, field_errors(exc, lang))
+    return _code_page(request, requested=CODE_REQUESTED.get(lang))
 
 
 def _applicant(request: Request, case_no: str) -> Actor | None:

@@ -164,23 +164,21 @@ def test_objection_journey(site: Site, page: Any, tmp_path: Path) -> None:
 
 
 def test_repair_too_early_shows_the_earliest_date(site: Site, page: Any) -> None:
+    """Said on the search result, before any form; the form's address says it too."""
     today = site.engine.today()
     ident = _record(site, published_from=today)
     _find(site, page, ident)
-    page.click("#results a:has-text('申请信用修复')")
-    page.wait_for_selector("form.apply-form")
-    assert "信用修复承诺书" in page.inner_text("main")
-    _fill_application(page, ident)
-    page.check("input[name=obligations_met]")
-    with page.expect_response(lambda r: r.url.endswith("/apply")) as answer:
-        page.click("form.apply-form button[type=submit]")
-    assert answer.value.status == 422
-    message = page.inner_text("#err-eligibility")
+    repair = page.locator("#results li.can[data-procedure=repair]")
+    assert repair.get_attribute("data-possible") == "no"
+    assert repair.locator("a").count() == 0  # no way into a form that would be refused
+    message = repair.inner_text()
     found = re.search(r"\d{4}-\d{2}-\d{2}", message)
     assert found and "最早可于" in message
     assert date.fromisoformat(found.group(0)) > today
-    assert page.locator("#case-no").count() == 0
-    assert page.input_value("#f-name") == "上海示例贸易有限公司"  # the form keeps what was typed
+    record_id = page.locator("#results li.record").get_attribute("data-record-id")
+    page.goto(site.url + f"/apply?record_id={record_id}&procedure=repair")
+    assert page.locator("#not-now").is_visible() and "最早可于" in page.inner_text("#not-now")
+    assert page.locator("form.apply-form").count() == 0
     shoot(page, "portal-apply-too-early")
 
 
