@@ -32,7 +32,8 @@ from api.schemas import (
     WithdrawIn,
 )
 from engine.applicants import CODE_REQUESTED, request_new_code, status_lookup, status_view
-from engine.service import Actor
+from engine.core import Opened
+from engine.service import Actor, Engine
 from states.errors import TransitionNotAllowed
 
 router = APIRouter(tags=["applicants"])
@@ -63,6 +64,11 @@ def apply(
         payload=payload,
         idempotency_key=idempotency_key,
     )
+    return _filed(engine, opened, lang)
+
+
+def _filed(engine: Engine, opened: Opened, lang: str) -> ApplicationOut:
+    """What a filing answers: the case number, the code (once) and where to follow it."""
     proc = engine.procedures.by_id(opened.definition_id)
     return ApplicationOut(
         case_no=opened.case_no,
@@ -102,15 +108,7 @@ def complain(
         idempotency_key=idempotency_key,
         access_code=body.keep_access_code or not body.complainant.anonymous,
     )
-    proc = engine.procedures.by_id(opened.definition_id)
-    return ApplicationOut(
-        case_no=opened.case_no,
-        access_code=opened.access_code,
-        state=opened.state,
-        state_label=proc.states[opened.state].label.get(lang),
-        status_url=f"/api/v1/status/{opened.case_no}",
-        replayed=opened.replayed,
-    )
+    return _filed(engine, opened, lang)
 
 
 @router.get(
