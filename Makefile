@@ -11,7 +11,7 @@ BENCH_OUT := var/bench
 PEERS_PLOT := $(if $(FULL),docs/bench-peers.png,$(BENCH_OUT)/peers.png)
 PYTEST_ARGS ?=
 
-.PHONY: setup bench-setup run db demo test lint typecheck pytest lock bench clean
+.PHONY: setup bench-setup run db demo test test-faults lint typecheck pytest lock bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ pytest: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Fault injection (processes killed, ten cold starts in a row): slower, run by .ci/run too.
+test-faults: setup
+	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 # Regenerate the lock files after changing dependencies in pyproject.toml. The bench lock adds
 # the bench extra with every shared package held at requirements.lock's version.

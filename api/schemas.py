@@ -783,6 +783,28 @@ class Health(BaseModel):
     database: str
 
 
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Ready(BaseModel):
+    model_config = _examples(
+        {
+            "status": "ready",
+            "checks": {
+                "database": {"ok": True, "detail": "postgresql answers"},
+                "migrations": {"ok": True, "detail": "at head 0012"},
+                "engine_loop": {"ok": True, "detail": "last good round 12 s ago"},
+                "timers": {"ok": True, "detail": "no due timer waiting"},
+                "outbox": {"ok": True, "detail": "no message waiting"},
+            },
+        }
+    )
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, Check]
+
+
 class Delivery(BaseModel):
     channel: str
     status: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -537,6 +538,7 @@ def serve(
     from api.app import create_app, settle_heap
     from workflows import runtime
     from workflows.loop import EngineLoop
+    from workflows.prefect_child import PrefectChild, PrefectUnavailable
 
     settings = get_settings()
     try:
@@ -544,22 +546,33 @@ def serve(
     except InsecureSettings as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    # SIGTERM while starting (before uvicorn takes the signals over): unwind through `finally`.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     engine = build_engine()
-    upgrade(engine.db.engine)
-    Deadlines(engine).refresh_calendar()
-    runtime.use(engine)
+    prefect: PrefectChild | None = None
     loop = None
-    if engine_loop:
-        loop = EngineLoop(interval or get_settings().engine_interval)
-        loop.start()
-    note = f"; engine loop every {loop.interval:g}s" if loop else ""
-    console.print(
-        f"redress on http://{host}:{port} ({engine.db.dialect}); "
-        f"health: http://{host}:{port}/healthz{note}"
-    )
-    app = create_app(engine)
-    settle_heap()
     try:
+        upgrade(engine.db.engine)
+        Deadlines(engine).refresh_calendar()
+        runtime.use(engine)
+        if engine_loop:
+            # Before Prefect is imported here: the flows then talk to this child.
+            prefect = PrefectChild(settings.var_dir / "prefect" / "server.log")
+            try:
+                prefect.start()
+            except PrefectUnavailable as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(1) from None
+            loop = EngineLoop(interval or settings.engine_interval, before_round=prefect.ensure)
+            loop.start()
+        note = f"; engine loop every {loop.interval:g}s" if loop else ""
+        console.print(
+            f"redress on http://{host}:{port} ({engine.db.dialect}); "
+            f"health: http://{host}:{port}/healthz, readiness: /readyz{note}"
+        )
+        app = create_app(engine)
+        app.state.engine_loop = loop
+        settle_heap()
         proxy_headers, allow_ips = forwarded_options(settings)
         uvicorn.run(
             app,
@@ -568,10 +581,24 @@ def serve(
             log_level="info",
             proxy_headers=proxy_headers,
             forwarded_allow_ips=allow_ips,
+            # SIGTERM: stop accepting, answer what is in flight for up to this long.
+            timeout_graceful_shutdown=GRACE_SECONDS,
         )
     finally:
-        if loop:
-            loop.stop()
+        # Between timers: the loop finishes the flow it is in (a sweep commits per timer).
+        if loop is not None:
+            loop.stop(timeout=GRACE_SECONDS)
+        if prefect is not None:
+            prefect.stop()
+        engine.db.dispose()
+
+
+# How long SIGTERM waits for requests in flight, then for the engine loop's current flow.
+GRACE_SECONDS = 20
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @app.command()

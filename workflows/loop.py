@@ -1,22 +1,48 @@
-"""The embedded default: both flows every N seconds, on Prefect's ephemeral API, in a thread
-beside the HTTP server. The ephemeral API cannot schedule deployments, so this loop is the
-schedule; for scale-out, `redress deploy` hands the schedule to a real Prefect server."""
+"""The embedded default: both flows every N seconds, on the Prefect API redress started
+(workflows/prefect_child.py), in a thread beside the HTTP server. That API cannot schedule
+deployments, so this loop is the schedule; for scale-out, `redress deploy` hands the schedule
+to a real Prefect server and its workers.
+
+A round that fails is logged and tried again after a short back-off (not a whole interval: a
+sweep that fails at start must not wait 30 s to be retried); the loop's health (its last good
+round, failures in a row) is what `/readyz` reports, so a loop that cannot work is seen.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 log = logging.getLogger("redress.loop")
 
+# Seconds before a failed round is tried again, doubling up to the interval.
+RETRY_FIRST = 1.0
+
+
+@dataclass(frozen=True)
+class LoopHealth:
+    alive: bool
+    rounds: int
+    failures_in_a_row: int
+    # Monotonic seconds since the last round in which every flow succeeded (None: never).
+    since_last_ok: float | None
+    last_error: str | None
+
 
 class EngineLoop(threading.Thread):
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, before_round: Callable[[], None] | None = None) -> None:
         super().__init__(name="redress-engine-loop", daemon=True)
         self.interval = interval
+        self.before_round = before_round
         self.stopping = threading.Event()
         self.runs = 0
+        self.failures = 0
+        self.last_ok: float | None = None
+        self.last_error: str | None = None
 
     def run(self) -> None:
         asyncio.run(self._main())
@@ -24,15 +50,41 @@ class EngineLoop(threading.Thread):
     async def _main(self) -> None:
         from workflows.flows import deliver_outbox, sweep_deadlines
 
+        retry = RETRY_FIRST
         while not self.stopping.is_set():
-            for flow in (sweep_deadlines, deliver_outbox):
-                try:
+            ok = True
+            try:
+                if self.before_round is not None:
+                    await asyncio.to_thread(self.before_round)  # e.g. Prefect's API is up
+                for flow in (sweep_deadlines, deliver_outbox):
+                    if self.stopping.is_set():
+                        break  # stop between flows, never inside one
                     result = await flow()
                     log.info("%s: %s", flow.name, result)
-                except Exception:  # a failed round is logged; the next one tries again
-                    log.exception("%s failed", flow.name)
+            except Exception as exc:  # logged; the next round tries again
+                ok = False
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log.exception("engine round failed")
             self.runs += 1
-            await asyncio.to_thread(self.stopping.wait, self.interval)
+            if ok:
+                self.failures, self.last_ok, retry = 0, time.monotonic(), RETRY_FIRST
+                wait = self.interval
+            else:
+                self.failures += 1
+                wait, retry = retry, min(retry * 2, self.interval)
+            await asyncio.to_thread(self.stopping.wait, wait)
 
-    def stop(self) -> None:
+    def health(self) -> LoopHealth:
+        return LoopHealth(
+            alive=self.is_alive() and not self.stopping.is_set(),
+            rounds=self.runs,
+            failures_in_a_row=self.failures,
+            since_last_ok=None if self.last_ok is None else time.monotonic() - self.last_ok,
+            last_error=self.last_error,
+        )
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the flow in progress (if any); wait up to `timeout` for it."""
         self.stopping.set()
+        if timeout is not None and self.is_alive():
+            self.join(timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -14,9 +14,13 @@ from prometheus_client.registry import Collector
 
 from api.deps import EngineDep, bearer_token, current_actor
 from api.problems import Unauthenticated, responses
-from api.schemas import Health
+from api.schemas import Check, Health, Ready
+from engine import schema as t
 from engine.queries import case_counts
 from engine.service import Engine
+
+if TYPE_CHECKING:
+    from workflows.loop import EngineLoop
 
 router = APIRouter(tags=["ops"])
 
@@ -65,6 +69,88 @@ def healthz(engine: EngineDep) -> Health:
     with engine.db.read() as conn:
         conn.execute(sa.text("SELECT 1"))
     return Health(status="ok", database=engine.db.dialect)
+
+
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "Not ready: the failing checks say why"}},
+    summary="Ready to serve: database, migrations, the engine loop, due timers and messages",
+)
+def readyz(request: Request, engine: EngineDep) -> Response:
+    """For a load balancer or an orchestrator: 200 when this process can do its work, 503
+    (with the checks) when not. The engine loop (if this process runs it) must have had a
+    good round within two intervals; in any process, the oldest due timer and the oldest
+    pending message must not be older than two intervals (the loop or Prefect's workers are
+    not keeping up, or not running)."""
+    checks = readiness(engine, getattr(request.app.state, "engine_loop", None))
+    ready = all(c.ok for c in checks.values())
+    body = Ready(status="ready" if ready else "not_ready", checks=checks)
+    return Response(
+        body.model_dump_json(),
+        status_code=200 if ready else 503,
+        media_type="application/json",
+        headers={} if ready else {"Retry-After": "5"},
+    )
+
+
+def readiness(engine: Engine, loop: EngineLoop | None) -> dict[str, Check]:
+    from engine.migrate import current, head
+
+    interval = engine.settings.engine_interval
+    late = 2 * interval
+    checks: dict[str, Check] = {}
+    try:
+        with engine.db.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            now = engine.now()
+            oldest_timer = conn.execute(
+                sa.select(sa.func.min(t.timers.c.next_at)).where(t.timers.c.next_at.is_not(None))
+            ).scalar()
+            oldest_message = conn.execute(
+                sa.select(sa.func.min(t.outbox.c.next_attempt_at)).where(
+                    t.outbox.c.status == "pending"
+                )
+            ).scalar()
+        checks["database"] = Check(ok=True, detail=f"{engine.db.dialect} answers")
+    except sa.exc.SQLAlchemyError as exc:
+        checks["database"] = Check(ok=False, detail=f"unreachable: {type(exc).__name__}")
+        return checks
+    at, want = current(engine.db.engine), head()
+    checks["migrations"] = Check(
+        ok=at == want, detail=f"at head {want}" if at == want else f"at {at}, head is {want}"
+    )
+    if loop is not None:
+        h = loop.health()
+        if not h.alive:
+            checks["engine_loop"] = Check(ok=False, detail="stopped")
+        elif h.since_last_ok is None:
+            checks["engine_loop"] = Check(
+                ok=False, detail=f"no good round yet ({h.failures_in_a_row} failed: {h.last_error})"
+            )
+        else:
+            checks["engine_loop"] = Check(
+                ok=h.since_last_ok <= late,
+                detail=f"last good round {h.since_last_ok:.0f} s ago"
+                + (
+                    f"; {h.failures_in_a_row} failed since: {h.last_error}"
+                    if h.failures_in_a_row
+                    else ""
+                ),
+            )
+    for name, oldest, what in (
+        ("timers", oldest_timer, "due timer"),
+        ("outbox", oldest_message, "message"),
+    ):
+        due = t.to_ts(oldest)
+        if due is None or due > now:
+            checks[name] = Check(ok=True, detail=f"no {what} waiting")
+        else:
+            waited = (now - due).total_seconds()
+            checks[name] = Check(
+                ok=waited <= late, detail=f"oldest {what} waiting {waited:.0f} s (bound {late:g} s)"
+            )
+    return checks
 
 
 async def metrics_reader(

@@ -414,6 +414,8 @@ RULES: dict[tuple[str, str], Rule] = {
         dict.fromkeys(CALLERS, 202), lambda ids: {"json": {"contact": "nobody@example.com"}}
     ),
     ("GET", "/healthz"): Rule(PUBLIC),
+    # No engine loop in this app, no late timer or message: ready for everyone alike.
+    ("GET", "/readyz"): Rule(PUBLIC),
     # Operations data for operators only (an admin token or REDRESS_METRICS_TOKEN).
     ("GET", "/metrics"): Rule(dict.fromkeys(CALLERS, 401)),
     # Last: it closes case A.
