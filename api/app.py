@@ -157,6 +157,23 @@ def create_app(engine: Engine, *, hot_routes: bool = True) -> RedressAPI:
     return app
 
 
+def worker_app() -> RedressAPI:
+    """One API worker of `redress serve --workers N` (uvicorn's factory): its own engine from
+    the settings; the engine loop runs once, in the supervisor, and is watched through its
+    heartbeat file (REDRESS_LOOP_HEARTBEAT, set by `serve`)."""
+    import os
+    from pathlib import Path
+
+    from engine.factory import build_engine
+    from workflows.loop import Heartbeat
+
+    app = create_app(build_engine(migrated=True))
+    beat = os.environ.get("REDRESS_LOOP_HEARTBEAT")
+    app.state.engine_loop = Heartbeat(Path(beat)) if beat else None
+    settle_heap()
+    return app
+
+
 def settle_heap() -> None:
     """Call once the app is built, before serving: what was made while starting (routes,
     models, procedures, the calendar, templates) lives as long as the process, so it is moved

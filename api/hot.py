@@ -45,7 +45,7 @@ from api.routers.cases import action_response, parse_if_match
 from api.schemas import StatusOut
 from engine.applicants import status_lookup
 from engine.service import Engine
-from states.errors import Forbidden, RedressError
+from states.errors import RedressError
 from states.machine import is_clean_text
 
 PREFIX = "/api/v1"
@@ -90,7 +90,7 @@ class HotRoutes:
         try:
             # Read on every request (no cache): a disabled user is refused at once.
             actor = await run_read(engine, partial(engine.authenticate, token))
-        except Forbidden:  # FastAPI's route gives the documented 401
+        except Exception:  # FastAPI's route answers it: the documented 401, or a 503
             await self.fallback(scope, _replay(body, complete, receive), send)
             return
         scope["route"] = self.action_route  # as FastAPI sets it

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import date
 from typing import Any
 
+import psycopg
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -103,6 +106,7 @@ TITLES = {
     428: "Precondition Required",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 # Errors raised by routing and parsing rather than by redress.
@@ -221,15 +225,47 @@ def install(app: FastAPI) -> None:
         return unexpected(exc)
 
 
+# Seconds a client is asked to wait when the database cannot be reached.
+DB_RETRY_AFTER = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is down, restarting, unreachable or out of connections: not a bug, and
+    nothing was done (the command's one transaction was not committed)."""
+    if isinstance(exc, sa.exc.TimeoutError):  # the pool: no connection came free in time
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+    # The engine's own transactions use the driver's connections: its errors come unwrapped.
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    return isinstance(exc, ConnectionError)
+
+
 def unexpected(exc: Exception) -> JSONResponse:
-    """A bug, not bad input: logged with its traceback by the server; no details leak."""
+    """A bug, not bad input: logged with its traceback by the server; no details leak. The
+    database being unavailable is a 503 with Retry-After instead: the client tries again."""
+    if database_unavailable(exc):
+        logging.getLogger("redress.api").warning("database unavailable: %s", exc)
+        return problem(
+            503,
+            "the database is unavailable; nothing was done, try again shortly",
+            "数据库暂不可用，本次请求未执行，请稍后重试",
+            "database_unavailable",
+            {"Retry-After": str(DB_RETRY_AFTER)},
+            retry_after=DB_RETRY_AFTER,
+        )
     logging.getLogger("redress.api").exception("unhandled error", exc_info=exc)
     return problem(500, "internal error; it has been logged", "服务器内部错误，已记录", "internal")
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses an operation can answer (400, a request that
-    cannot be parsed at all, is possible everywhere)."""
+    cannot be parsed at all, and 503, the database unavailable, are possible everywhere)."""
     ref = {"$ref": "#/components/schemas/Problem"}
     return {
         code: {
@@ -237,5 +273,5 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": TITLES.get(code, "Error"),
             "content": {PROBLEM: {"schema": ref}},
         }
-        for code in sorted({400, *codes})
+        for code in sorted({400, 503, *codes})
     }

@@ -8,7 +8,7 @@ import signal
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -531,8 +531,16 @@ def serve(
     engine_loop: Annotated[
         bool, typer.Option(help="Run sweeps and deliveries here (off when workers do it).")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="API worker processes (PostgreSQL only)."),
+    ] = 1,
 ) -> None:
-    """Run the HTTP server and, by default, the engine loop (sweep + delivery flows)."""
+    """Run the HTTP server and, by default, the engine loop (sweep + delivery flows).
+
+    With --workers N (PostgreSQL), N API processes share the port; the engine loop and
+    Prefect's API run once, here in the supervisor, and every worker's /readyz reads the
+    loop's heartbeat; /metrics adds up every worker's samples."""
     import uvicorn
 
     from api.app import create_app, settle_heap
@@ -549,6 +557,14 @@ def serve(
     # SIGTERM while starting (before uvicorn takes the signals over): unwind through `finally`.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     engine = build_engine()
+    if workers > 1 and engine.db.dialect != "postgresql":
+        err.print(
+            "[red]error:[/red] --workers 需要 PostgreSQL（SQLite 只有一个写入者）/ "
+            "--workers needs PostgreSQL (SQLite has one writer, queued in one process)"
+        )
+        raise typer.Exit(2)
+    run_dir = settings.var_dir / "run"
+    heartbeat = run_dir / f"engine-loop-{port}.json" if workers > 1 else None
     prefect: PrefectChild | None = None
     loop = None
     try:
@@ -563,27 +579,35 @@ def serve(
             except PrefectUnavailable as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(1) from None
-            loop = EngineLoop(interval or settings.engine_interval, before_round=prefect.ensure)
+            loop = EngineLoop(
+                interval or settings.engine_interval,
+                before_round=prefect.ensure,
+                heartbeat=heartbeat,
+            )
             loop.start()
         note = f"; engine loop every {loop.interval:g}s" if loop else ""
         console.print(
             f"redress on http://{host}:{port} ({engine.db.dialect}); "
             f"health: http://{host}:{port}/healthz, readiness: /readyz{note}"
         )
-        app = create_app(engine)
-        app.state.engine_loop = loop
-        settle_heap()
         proxy_headers, allow_ips = forwarded_options(settings)
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="info",
-            proxy_headers=proxy_headers,
-            forwarded_allow_ips=allow_ips,
+        options: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_level": "info",
+            "proxy_headers": proxy_headers,
+            "forwarded_allow_ips": allow_ips,
             # SIGTERM: stop accepting, answer what is in flight for up to this long.
-            timeout_graceful_shutdown=GRACE_SECONDS,
-        )
+            "timeout_graceful_shutdown": GRACE_SECONDS,
+        }
+        if workers > 1:
+            _prepare_workers(run_dir / f"metrics-{port}", heartbeat if loop else None)
+            uvicorn.run("api.app:worker_app", factory=True, workers=workers, **options)
+        else:
+            app = create_app(engine)
+            app.state.engine_loop = loop
+            settle_heap()
+            uvicorn.run(app, **options)
     finally:
         # Between timers: the loop finishes the flow it is in (a sweep commits per timer).
         if loop is not None:
@@ -595,6 +619,21 @@ def serve(
 
 # How long SIGTERM waits for requests in flight, then for the engine loop's current flow.
 GRACE_SECONDS = 20
+
+
+def _prepare_workers(metrics_dir: Path, heartbeat: Path | None) -> None:
+    """What the worker processes inherit: a fresh directory for their metrics files, and
+    where the supervisor's engine loop beats."""
+    import shutil
+
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # a previous run's samples are not ours
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if heartbeat is not None:
+        heartbeat.parent.mkdir(parents=True, exist_ok=True)
+        os.environ["REDRESS_LOOP_HEARTBEAT"] = str(heartbeat)
+    else:
+        os.environ.pop("REDRESS_LOOP_HEARTBEAT", None)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

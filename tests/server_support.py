@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -30,7 +30,7 @@ class Server:
         self.proc = subprocess.Popen(
             [redress, "serve", "--port", str(self.port), "--no-engine-loop"],
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=self._log_file(var),
             stderr=subprocess.STDOUT,
         )
         self.base = f"http://127.0.0.1:{self.port}/api/v1"
@@ -50,9 +50,21 @@ class Server:
         headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
         return httpx.request(method, self.base + path, headers=headers, timeout=30, **kw)
 
+    def _log_file(self, var: Path) -> IO[bytes]:
+        var.mkdir(parents=True, exist_ok=True)
+        self.log_path = var / f"server-{self.port}.log"
+        self.log = self.log_path.open("wb")
+        return self.log
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(15)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+        self.log.close()
 
 
 @contextmanager

@@ -11,11 +11,15 @@ round, failures in a row) is what `/readyz` reports, so a loop that cannot work 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger("redress.loop")
 
@@ -33,11 +37,24 @@ class LoopHealth:
     last_error: str | None
 
 
+class Watched(Protocol):
+    """The loop itself, or its heartbeat read from another process (`/readyz`)."""
+
+    def health(self) -> LoopHealth: ...
+
+
 class EngineLoop(threading.Thread):
-    def __init__(self, interval: float, before_round: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        interval: float,
+        before_round: Callable[[], None] | None = None,
+        heartbeat: Path | None = None,
+    ) -> None:
         super().__init__(name="redress-engine-loop", daemon=True)
         self.interval = interval
         self.before_round = before_round
+        # Where the API worker processes read this loop's health (`redress serve --workers`).
+        self.heartbeat = heartbeat
         self.stopping = threading.Event()
         self.runs = 0
         self.failures = 0
@@ -66,6 +83,7 @@ class EngineLoop(threading.Thread):
                 self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 log.exception("engine round failed")
             self.runs += 1
+            self._beat(ok)
             if ok:
                 self.failures, self.last_ok, retry = 0, time.monotonic(), RETRY_FIRST
                 wait = self.interval
@@ -73,6 +91,25 @@ class EngineLoop(threading.Thread):
                 self.failures += 1
                 wait, retry = retry, min(retry * 2, self.interval)
             await asyncio.to_thread(self.stopping.wait, wait)
+
+    def _beat(self, ok: bool) -> None:
+        if self.heartbeat is None:
+            return
+        if ok:
+            self._last_ok_wall = time.time()
+        beat = {
+            "pid": os.getpid(),
+            "interval": self.interval,
+            "rounds": self.runs,
+            "failures_in_a_row": 0 if ok else self.failures + 1,
+            "last_ok": self._last_ok_wall,
+            "last_error": None if ok else self.last_error,
+        }
+        tmp = self.heartbeat.with_suffix(".tmp")
+        tmp.write_text(json.dumps(beat))
+        tmp.replace(self.heartbeat)  # atomic: a reader never sees half a file
+
+    _last_ok_wall: float | None = None
 
     def health(self) -> LoopHealth:
         return LoopHealth(
@@ -88,3 +125,30 @@ class EngineLoop(threading.Thread):
         self.stopping.set()
         if timeout is not None and self.is_alive():
             self.join(timeout)
+
+
+class Heartbeat:
+    """The engine loop of another process (the `serve --workers` supervisor), as its
+    heartbeat file tells: the same `health()` as the loop's own."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def health(self) -> LoopHealth:
+        try:
+            beat = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return LoopHealth(False, 0, 0, None, "no heartbeat from the engine loop yet")
+        try:
+            os.kill(int(beat["pid"]), 0)
+            alive = True
+        except (OSError, ValueError, KeyError):
+            alive = False
+        last_ok = beat.get("last_ok")
+        return LoopHealth(
+            alive=alive,
+            rounds=int(beat.get("rounds", 0)),
+            failures_in_a_row=int(beat.get("failures_in_a_row", 0)),
+            since_last_ok=None if last_ok is None else max(0.0, time.time() - float(last_ok)),
+            last_error=beat.get("last_error"),
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +21,7 @@ from engine.queries import case_counts
 from engine.service import Engine
 
 if TYPE_CHECKING:
-    from workflows.loop import EngineLoop
+    from workflows.loop import Watched
 
 router = APIRouter(tags=["ops"])
 
@@ -47,13 +48,22 @@ class CaseCollector(Collector):
 
 
 def make_registry(engine: Engine) -> tuple[CollectorRegistry, Histogram]:
+    """The scrape registry and the latency histogram. Under `redress serve --workers N` each
+    worker process writes its samples to PROMETHEUS_MULTIPROC_DIR and a scrape, whichever
+    worker answers it, adds up every worker's files (prometheus_client's multiprocess mode)."""
     registry = CollectorRegistry()
     registry.register(CaseCollector(engine))
+    shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    if shared:
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     latency = Histogram(
         "redress_http_request_duration_seconds",
         "HTTP request latency",
         ["method", "route", "status"],
-        registry=registry,
+        # Multiprocess: samples go to the worker's files, read back by the collector above.
+        registry=None if shared else registry,
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     )
     return registry, latency
@@ -94,7 +104,7 @@ def readyz(request: Request, engine: EngineDep) -> Response:
     )
 
 
-def readiness(engine: Engine, loop: EngineLoop | None) -> dict[str, Check]:
+def readiness(engine: Engine, loop: Watched | None) -> dict[str, Check]:
     from engine.migrate import current, head
 
     interval = engine.settings.engine_interval
