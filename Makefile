@@ -63,6 +63,17 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 --generate-hashes --constraint requirements.lock -o requirements-bench.lock
 
+# The pages' words: re-extract every msgid (babel.cfg: api/web, templates/pages) and merge them
+# into each catalogue under locale/ (new ones empty, changed ones fuzzy, removed ones obsolete);
+# then translate until tests/api/test_message_catalogues.py passes. The pages read the .po files
+# themselves at startup: nothing to compile.
+messages: setup
+	mkdir -p var/locale
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --no-wrap \
+		--project=redress --version=0.1.0 -o var/locale/messages.pot .
+	$(BIN)/pybabel update -i var/locale/messages.pot -d locale -D messages --no-wrap \
+		--ignore-pot-creation-date
+
 # Every benchmark, small by default (a few minutes); FULL=1 for the sizes in docs/BENCHMARKS.md.
 # PostgreSQL figures too when REDRESS_TEST_DATABASE_URL (or REDRESS_BENCH_PG_URL) is set.
 bench: bench-setup

@@ -5,21 +5,26 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
+from api.web import i18n
+from api.web.i18n import N_, bilingual
 from api.web.labels import TABLES, label
 from engine.service import Actor, Engine
 from engine.sessions import Sessions
-from states.errors import FieldError, Forbidden, InvalidPayload, RedressError
+from states.errors import Forbidden, InvalidPayload, RedressError
 
 TEMPLATES = Jinja2Templates(
     directory=str(Path(__file__).resolve().parents[2] / "templates" / "pages")
 )
+i18n.install(TEMPLATES.env)  # the words of every page: locale/*.po (api/web/i18n.py)
 LANGS = ("zh", "en")
 
 
@@ -30,6 +35,18 @@ def lang_of(request: Request) -> str:
         return q
     c = request.cookies.get("lang")
     return c if c in LANGS else "zh"
+
+
+def back_to(request: Request, path: str) -> RedirectResponse:
+    """A GET of a form's action address (the language switch on a page re-rendered there, a
+    reload after a refusal) goes back to the page, keeping the ?lang= switch."""
+    lang = request.query_params.get("lang")
+    return RedirectResponse(path + (f"?lang={lang}" if lang in LANGS else ""), status_code=303)
+
+
+def gettext_of(request: Request) -> Callable[[str], str]:
+    """`_` for page code: a msgid in the request's language."""
+    return i18n.gettext_for(lang_of(request))
 
 
 def engine_of(request: Request) -> Engine:
@@ -45,13 +62,13 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
+CSRF_REFUSED = N_("the form expired or did not come from this site; reload and retry")
+
+
 def check_csrf(request: Request, sent: str | None) -> None:
     expected = request.session.get("csrf")
     if not expected or not sent or not hmac.compare_digest(str(expected), sent):
-        raise Forbidden(
-            "the form expired or did not come from this site; reload and retry",
-            "表单已过期或来源不明，请刷新页面后重试",
-        )
+        raise Forbidden(*bilingual(CSRF_REFUSED))
 
 
 # The most files one form takes (portal applications, supplements).
@@ -62,25 +79,39 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     lang = lang_of(request)
     limit_mb = engine_of(request).settings.max_upload_bytes / (1024 * 1024)
 
-    def t(zh: str, en: str) -> str:
-        return en if lang == "en" else zh
-
     def code(kind: str, value: str) -> str:  # a code in words: {{ code("role", e.role) }}
         return label(TABLES[kind], value, lang)
 
     def said(text: str | None) -> str:
         """The page's half of a text the engine wrote in both languages ("公示 / published");
-        anything else, as written."""
-        return in_language(text or "", lang)
+        anything else as written by the person who wrote it (verbatim: translate="no")."""
+        text = text or ""
+        found = _BILINGUAL.match(text)
+        if found:
+            return in_language(lang, found.group(2), found.group(1))
+        return Markup('<span translate="no">%s</span>') % text if text else ""
+
+    def marked(text: str, *verbatim: str) -> Markup:
+        """`text` with each `verbatim` in it (a case number in a notice's subject) marked
+        translate="no": an identifier among the page's words."""
+        out = Markup.escape(text)
+        for value in filter(None, verbatim):
+            out = out.replace(
+                Markup.escape(value), Markup('<span translate="no">%s</span>') % value
+            )
+        return out
 
     response = TEMPLATES.TemplateResponse(
         request,
         template,
         {
             "lang": lang,
-            "t": t,
+            "html_lang": i18n.HTML_LANG[lang],
+            # gettext, ngettext, pgettext, npgettext: the request's language ({% trans %}, _())
+            **i18n.template_words(lang).callables,
             "code": code,
             "said": said,
+            "marked": marked,
             "csrf": csrf_token(request),
             # Upload limits, stated on every form that takes files.
             "upload_limit_mb": f"{limit_mb:g}",
@@ -97,11 +128,14 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 _BILINGUAL = re.compile(r"^(.*[\u4e00-\u9fff].*?) / ([\x20-\x7e]+)$", re.S)
 
 
-def in_language(text: str, lang: str) -> str:
-    found = _BILINGUAL.match(text)
-    if not found:
-        return text
-    return found.group(2) if lang == "en" else found.group(1)
+def in_language(lang: str, en: str, zh: str) -> str:
+    """The page's language of a text given in both: the engine's errors (RedressError,
+    FieldError, IdentifierError) carry English and Chinese, for the API as for the pages."""
+    return en if lang == "en" else zh
+
+
+def error_text(exc: RedressError, lang: str) -> str:
+    return in_language(lang, exc.message, exc.message_zh)
 
 
 def field_errors(exc: RedressError, lang: str) -> dict[str, str]:
@@ -109,13 +143,9 @@ def field_errors(exc: RedressError, lang: str) -> dict[str, str]:
     if isinstance(exc, InvalidPayload):
         out: dict[str, str] = {}
         for e in exc.errors:
-            out.setdefault(e.field, e.message if lang == "en" else e.message_zh)
+            out.setdefault(e.field, in_language(lang, e.message, e.message_zh))
         return out
-    return {"_": exc.message if lang == "en" else exc.message_zh}
-
-
-def form_error(field: str, en: str, zh: str) -> InvalidPayload:
-    return InvalidPayload([FieldError(field, "invalid", en, zh)])
+    return {"_": error_text(exc, lang)}
 
 
 def staff(request: Request) -> Actor | None:

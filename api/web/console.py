@@ -24,17 +24,23 @@ from api.deps import client_key
 from api.routers.notices import pdf_response
 from api.security import attachment_response
 from api.web.common import (
-    LANGS,
+    CSRF_REFUSED,
+    back_to,
     check_csrf,
     end_session,
     engine_of,
     field_errors,
+    gettext_of,
     lang_of,
     render,
     sign_in_staff,
     staff,
     to_login,
 )
+from api.web.common import (
+    error_text as _msg,
+)
+from api.web.i18n import N_, bilingual, gettext_for, translations
 from api.web.labels import (
     DATA_LABELS,
     EVENT_LABELS,
@@ -101,10 +107,6 @@ def _when(engine: Engine) -> Any:
     return when
 
 
-def _msg(exc: RedressError, lang: str) -> str:
-    return exc.message if lang == "en" else exc.message_zh
-
-
 def _page(request: Request, template: str, actor: Actor | None, **ctx: Any) -> HTMLResponse:
     engine = engine_of(request)
     status = int(ctx.pop("status", 200))
@@ -120,23 +122,20 @@ def _page(request: Request, template: str, actor: Actor | None, **ctx: Any) -> H
 
 
 def _error_page(
-    request: Request, actor: Actor | None, status: int, title: tuple[str, str], message: str
+    request: Request, actor: Actor | None, status: int, title: str, message: str
 ) -> HTMLResponse:
-    return _page(
-        request, "console/error.html", actor, status=status, title_pair=title, message=message
-    )
+    return _page(request, "console/error.html", actor, status=status, title=title, message=message)
 
 
 def _not_found(request: Request, actor: Actor | None, exc: RedressError | None = None) -> Page:
-    lang = lang_of(request)
-    msg = _msg(exc, lang) if exc else ("没有这个页面" if lang == "zh" else "no such page")
-    return _error_page(request, actor, 404, ("未找到", "Not found"), msg)
+    _ = gettext_of(request)
+    msg = _msg(exc, lang_of(request)) if exc else _("no such page")
+    return _error_page(request, actor, 404, _("Not found"), msg)
 
 
 def _forbidden(request: Request, actor: Actor | None, exc: RedressError) -> Page:
-    return _error_page(
-        request, actor, 403, ("无法提交", "Not allowed"), _msg(exc, lang_of(request))
-    )
+    _ = gettext_of(request)
+    return _error_page(request, actor, 403, _("Not allowed"), _msg(exc, lang_of(request)))
 
 
 def _csrf_ok(request: Request, form: FormData) -> bool:
@@ -149,11 +148,7 @@ def _csrf_ok(request: Request, form: FormData) -> bool:
 
 
 def _csrf_refused(request: Request, actor: Actor | None) -> Page:
-    exc = Forbidden(
-        "the form expired or did not come from this site; reload and retry",
-        "表单已过期或来源不明，请刷新页面后重试",
-    )
-    return _forbidden(request, actor, exc)
+    return _forbidden(request, actor, Forbidden(*bilingual(CSRF_REFUSED)))
 
 
 def _text(form: FormData, name: str) -> str:
@@ -198,13 +193,14 @@ async def login(request: Request) -> Page:
     token = _text(form, "token")
     lang = lang_of(request)
     if not token:
-        errors = {"token": "请输入令牌" if lang == "zh" else "enter your token"}
+        _ = gettext_for(lang)
+        errors = {"token": _("enter your token")}
         return _page(request, "console/login.html", None, errors=errors, next=nxt, status=400)
     engine = engine_of(request)
     try:
         actor, token_id = await run_in_threadpool(engine.authenticate_token, token[:500])
         if not actor.is_staff:
-            raise Forbidden("staff only", "仅限工作人员")
+            raise Forbidden(*bilingual(N_("staff only")))
     except RedressError as exc:
         return _page(
             request,
@@ -257,17 +253,18 @@ def _parse_filters(
     engine: Engine, raw: dict[str, str], lang: str
 ) -> tuple[CaseFilter, dict[str, str]]:
     errors: dict[str, str] = {}
+    _ = gettext_for(lang)
 
-    def bad(name: str, zh: str, en: str) -> None:
-        errors[name] = en if lang == "en" else zh
+    def bad(name: str, message: str) -> None:
+        errors[name] = message
 
     procedure = raw.get("procedure") or None
     if procedure is not None and procedure not in engine.procedures.names():
-        bad("procedure", "无此程序", "no such procedure")
+        bad("procedure", _("no such procedure"))
         procedure = None
     state = raw.get("state") or None
     if state is not None and not re.fullmatch(r"[a-z_]{1,40}", state):
-        bad("state", "无此状态", "no such state")
+        bad("state", _("no such state"))
         state = None
     overdue: bool | None = None
     if raw.get("overdue") == "yes":
@@ -275,42 +272,42 @@ def _parse_filters(
     elif raw.get("overdue") == "no":
         overdue = False
     elif raw.get("overdue"):
-        bad("overdue", "无效的选项", "not an option")
+        bad("overdue", _("not an option"))
     due_before: datetime | None = None
     if raw.get("due_before"):
         try:
             day = date.fromisoformat(raw["due_before"])
             due_before = engine.calendar.end_of_day(day)
         except ValueError:
-            bad("due_before", "日期格式应为 2026-04-20", "a date like 2026-04-20")
+            bad("due_before", _("a date like 2026-04-20"))
     assignee: int | None = None
     if raw.get("assignee"):
         text = raw["assignee"]
         if text.isdigit() and len(text) <= 15:
             assignee = int(text)
         else:
-            bad("assignee", "无效的经办人", "not a user")
+            bad("assignee", _("not a user"))
     lengths = {"subject_identifier": 40, "case_no": 32, "q": 100}
     texts: dict[str, str | None] = {}
     for name, limit in lengths.items():
         value = raw.get(name) or None
         if value is not None and (len(value) > limit or not value.isprintable()):
-            bad(name, f"最多{limit}个字符", f"at most {limit} characters")
+            bad(name, _("at most %(n)s characters") % {"n": limit})
             value = None
         texts[name] = value
     # The queue is of open cases unless asked otherwise (closed and withdrawn ones were mixed
     # in), sorted by the next deadline across all pages, not within one.
     status = raw.get("status") or "open"
     if status not in ("open", "closed", "all"):
-        bad("status", "无效的选项", "not an option")
+        bad("status", _("not an option"))
         status = "open"
     sort = raw.get("sort") or "due"
     if sort not in SORTS:
-        bad("sort", "无效的排序", "not a sort order")
+        bad("sort", _("not a sort order"))
         sort = "due"
     view = raw.get("view") or ""
     if view not in ("", "approval"):
-        bad("view", "无效的视图", "not a view")
+        bad("view", _("not a view"))
         view = ""
     f = CaseFilter(
         procedure=procedure,
@@ -355,6 +352,7 @@ def _queue_context(
     request: Request, engine: Engine, actor: Actor, raw: dict[str, str], cursor: str | None
 ) -> dict[str, Any]:
     lang = lang_of(request)
+    _ = gettext_for(lang)
     f, errors = _parse_filters(engine, raw, lang)
     if raw.get("view") == "approval":
         pairs, extensions = awaiting_approval(engine, actor)
@@ -362,7 +360,7 @@ def _queue_context(
     items: list[dict[str, Any]] = []
     nxt: str | None = None
     if cursor is not None and (len(cursor) > 200 or not cursor.isprintable()):
-        errors["cursor"] = "无效的分页游标" if lang == "zh" else "not a valid page link"
+        errors["cursor"] = _("not a valid page link")
         cursor = None
     try:
         items, nxt = list_cases(engine, actor, f, cursor, PAGE_SIZE)
@@ -392,8 +390,9 @@ def _queue_context(
             if s.name not in seen:
                 seen.add(s.name)
                 states.append((s.name, s.label.get(lang)))
-    all_label = "All" if lang == "en" else "全部"
-    procedures = [("", all_label), *sorted(titles.items())]
+    for item in items:  # the procedure by its title (its latest version's)
+        item["procedure_text"] = titles.get(item["procedure"], item["procedure"])
+    procedures = [("", _("All")), *sorted(titles.items())]
     query = {k: v for k, v in raw.items() if v}
     return {
         "procedure_options": procedures,
@@ -432,11 +431,12 @@ def queue(request: Request) -> Page:
 def _assign_all(
     engine: Engine, actor: Actor, case_ids: list[int], assignee: int | None, lang: str
 ) -> list[dict[str, Any]]:
+    _ = gettext_for(lang)
     results = []
     for cid in dict.fromkeys(case_ids):
         try:
             out = engine.assign(cid, assignee, actor)
-            who = out["assignee"] or ("（无）" if lang == "zh" else "(nobody)")
+            who = out["assignee"] or _("(nobody)")
             results.append({"case_id": cid, "ok": True, "text": who})
         except RedressError as exc:
             results.append({"case_id": cid, "ok": False, "text": _msg(exc, lang)})
@@ -462,15 +462,16 @@ async def bulk_assign(request: Request) -> Page:
     who = _text(form, "assignee_id")
     errors: dict[str, str] = {}
     results: list[dict[str, Any]] = []
+    _ = gettext_for(lang)
     if not ids:
-        errors["case_id"] = "请至少勾选一个案件" if lang == "zh" else "tick at least one case"
+        errors["case_id"] = _("tick at least one case")
     assignee: int | None = None
     if who == "none":
         assignee = None
     elif who.isdigit() and len(who) <= 15:
         assignee = int(who)
     else:
-        errors["assignee_id"] = "请选择经办人" if lang == "zh" else "choose a handler"
+        errors["assignee_id"] = _("choose a handler")
     if not errors:
         results = await run_in_threadpool(_assign_all, engine, actor, ids, assignee, lang)
     ctx = await run_in_threadpool(_queue_context, request, engine, actor, raw, None)
@@ -532,7 +533,14 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
     notices = case_notices(engine, cid, actor)
     attachments = Attachments(engine).list(cid)
     for d in view["deadlines"]:
+        d["remaining_text"] = ""
         if d.get("period"):
+            try:  # a paused deadline's days left, in the unit of its period
+                unit = Period.parse(str(d["period"])).unit
+                if d.get("remaining") is not None:
+                    d["remaining_text"] = period_words(Period(int(d["remaining"]), unit), lang)
+            except ValueError:
+                pass
             d["period"] = _period_text(str(d["period"]), lang)
     for a in view["allowed_actions"]:
         a["label_text"] = a["label"].get(lang, a["trigger"])
@@ -547,7 +555,9 @@ def _case_context(engine: Engine, actor: Actor, cid: int, lang: str) -> dict[str
         extension = {"days": data.get("days"), "reason": data.get("reason")}
     users = {u["id"]: u["name"] for u in _department_users(engine, actor)}
     # A field's own label for the case's data and the events' payloads; the engine's keys too.
-    field_labels = {k: label(DATA_LABELS, k, lang) for k in DATA_LABELS}
+    # A deadline by its label too: the extensions approved count per deadline ({"verify": 1}).
+    field_labels = {name: tm.label.get(lang) for name, tm in proc.timers.items()}
+    field_labels |= {k: label(DATA_LABELS, k, lang) for k in DATA_LABELS}
     field_labels |= {name: spec.label.get(lang) for name, spec in proc.fields.items()}
     return {
         "case": view,
@@ -645,47 +655,40 @@ def case_page(request: Request, case_id: str) -> Page:
     notice_text = None
     if done and NAME.fullmatch(done):
         lang = lang_of(request)
-        notice_text = ("已办理：" if lang == "zh" else "Done: ") + done
+        _ = gettext_for(lang)
         try:
             view = engine_of(request).case_view(cid, actor, lang)
             proc = engine_of(request).procedures.by_id(view["definition_id"])
             if done in proc.branches:
                 label = proc.branches[done][0].label.get(lang)
-                notice_text = ("已办理：" if lang == "zh" else "Done: ") + label
+                notice_text = _("Done: %(step)s") % {"step": label}
             elif done == "upload":
-                notice_text = "附件已上传" if lang == "zh" else "Files uploaded"
+                notice_text = _("Files uploaded")
         except RedressError:
             pass
     return _case_page(request, actor, cid, notice_text=notice_text)
 
 
-def _back_to(request: Request, path: str) -> RedirectResponse:
-    """A form posted back re-renders under its action's address; a GET there (the language
-    switch on that page, a reload after a refusal) goes back to the page, keeping ?lang=."""
-    lang = request.query_params.get("lang")
-    return RedirectResponse(path + (f"?lang={lang}" if lang in LANGS else ""), status_code=303)
-
-
 @router.get("/cases/{case_id}/actions/{trigger}", response_model=None)
 def action_again(request: Request, case_id: str, trigger: str) -> RedirectResponse:
     cid = _case_id(case_id)
-    return _back_to(request, "/console" if cid is None else f"/console/cases/{cid}")
+    return back_to(request, "/console" if cid is None else f"/console/cases/{cid}")
 
 
 @router.get("/cases/{case_id}/attachments", response_model=None)
 def upload_again(request: Request, case_id: str) -> RedirectResponse:
     cid = _case_id(case_id)
-    return _back_to(request, "/console" if cid is None else f"/console/cases/{cid}")
+    return back_to(request, "/console" if cid is None else f"/console/cases/{cid}")
 
 
 @router.get("/assign", response_model=None)
 def assign_again(request: Request) -> RedirectResponse:
-    return _back_to(request, "/console")
+    return back_to(request, "/console")
 
 
 @router.get("/logout", response_model=None)
 def logout_again(request: Request) -> RedirectResponse:
-    return _back_to(request, "/console/login")
+    return back_to(request, "/console/login")
 
 
 def _payload(
@@ -714,7 +717,8 @@ def _payload(
             if re.fullmatch(r"-?\d{1,9}", text):
                 payload[name] = int(text)
             else:
-                errors.append(FieldError(name, "type", "must be a whole number", "须为整数"))
+                whole = bilingual(N_("must be a whole number"))
+                errors.append(FieldError(name, "type", *whole))
         elif spec.type == "list":
             items = [line.strip() for line in text.splitlines() if line.strip()]
             if items:
@@ -745,17 +749,12 @@ def _act(
     proc = engine.procedures.by_id(view["definition_id"])
     payload, values, errors = _payload(proc, trigger, form, lang)
     if _needs_confirmation(proc, trigger) and form.get("confirm") != "yes":
-        errors.append(
-            FieldError(
-                "confirm",
-                "required",
-                "tick to confirm: this ends the case for good",
-                "请勾选确认：此操作将终结本案，且不可撤销",
-            )
-        )
+        confirm = bilingual(N_("tick to confirm: this ends the case for good"))
+        errors.append(FieldError("confirm", "required", *confirm))
     version_text = form.get("version")
     if not isinstance(version_text, str) or not version_text.isdigit() or len(version_text) > 12:
-        errors.append(FieldError("_", "version", "reload the case and retry", "请刷新后重试"))
+        reload = bilingual(N_("reload the case and retry"))
+        errors.append(FieldError("_", "version", *reload))
     if errors:
         return "invalid", (InvalidPayload(errors), values)
     assert isinstance(version_text, str)
@@ -790,11 +789,10 @@ async def case_action(request: Request, case_id: str, trigger: str) -> Page:
         return RedirectResponse(f"/console/cases/{cid}?done={trigger}", status_code=303)
     if kind == "not_found":
         return _not_found(request, actor, detail)
+    _ = gettext_for(lang)
     if kind == "stale":
-        changed = (
-            "案件已被他人更新，下面是最新内容，请核对后重新提交。"
-            if lang == "zh"
-            else "The case changed meanwhile: this is its current state; check and submit again."
+        changed = _(
+            "The case changed meanwhile: this is its current state; check and submit again."
         )
         return await run_in_threadpool(
             lambda: _case_page(request, actor, cid, status=409, error=changed)
@@ -808,8 +806,7 @@ async def case_action(request: Request, case_id: str, trigger: str) -> Page:
             actor,
             cid,
             status=422 if kind == "invalid" else 409,
-            error=general
-            or ("请更正标红的字段" if lang == "zh" else "Please correct the fields marked in red"),
+            error=general or _("Please correct the fields marked in red"),
             action_errors={trigger: errs},
             action_values={trigger: values},
         )
@@ -835,7 +832,8 @@ async def upload(request: Request, case_id: str) -> Page:
         if isinstance(item, UploadFile) and item.filename:
             files.append((item.filename, await item.read(limit + 1)))
     if not files:
-        errs = {"file": "请选择文件" if lang == "zh" else "choose a file"}
+        _ = gettext_for(lang)
+        errs = {"file": _("choose a file")}
         return await run_in_threadpool(
             lambda: _case_page(request, actor, cid, status=422, upload_errors=errs)
         )
@@ -907,14 +905,12 @@ def notice_pdf(request: Request, notice_id: str) -> Response:
 
 
 def _span(seconds: float, lang: str) -> str:
+    _ = gettext_for(lang)
     if seconds < 3600:
-        n = round(seconds / 60)
-        return f"{n} 分钟" if lang == "zh" else f"{n} min"
+        return _("%(n)s min") % {"n": round(seconds / 60)}
     if seconds < 86400 * 2:
-        n1 = round(seconds / 3600, 1)
-        return f"{n1} 小时" if lang == "zh" else f"{n1} h"
-    n1 = round(seconds / 86400, 1)
-    return f"{n1} 天" if lang == "zh" else f"{n1} days"
+        return _("%(n)s h") % {"n": round(seconds / 3600, 1)}
+    return _("%(n)s days") % {"n": round(seconds / 86400, 1)}
 
 
 def _dashboard(engine: Engine, actor: Actor, lang: str) -> dict[str, Any]:
@@ -1010,10 +1006,19 @@ def _period_text(text: str, lang: str) -> str:
         p = Period.parse(text)
     except ValueError:
         return text
-    if lang == "en":
-        return str(p)
-    unit = {"working_days": "个工作日", "calendar_days": "日", "months": "个月"}[p.unit]
-    return f"{p.amount}{unit}"
+    return period_words(p, lang)
+
+
+def period_words(p: Period, lang: str) -> str:
+    """A legal period in words ("15 working days", "15个工作日")."""
+    tr = translations(lang)
+    if p.unit == "working_days":
+        text = tr.ngettext("%(num)s working day", "%(num)s working days", p.amount)
+    elif p.unit == "calendar_days":
+        text = tr.ngettext("%(num)s calendar day", "%(num)s calendar days", p.amount)
+    else:
+        text = tr.ngettext("%(num)s month", "%(num)s months", p.amount)
+    return text % {"num": p.amount}
 
 
 @router.get("/procedures", response_class=HTMLResponse, response_model=None)

@@ -17,17 +17,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from api.deps import client_key
-from api.web.common import engine_of, lang_of, staff, to_login
+from api.web.common import back_to, engine_of, gettext_of, in_language, lang_of, staff, to_login
+from api.web.common import error_text as _msg
 from api.web.console import (
     Page,
     _csrf_ok,
     _csrf_refused,
     _forbidden,
-    _msg,
     _not_found,
     _page,
     _text,
 )
+from api.web.i18n import N_, bilingual, gettext_for
 from api.web.labels import (
     DATA_LABELS,
     JURISDICTION_LABELS,
@@ -55,13 +56,13 @@ RECORD_ACTIONS = (
     "stop_publication",
     "republish",
 )
-ACTION_LABELS = {
-    "mark_disputed": ("标注异议", "mark as disputed"),
-    "unmark_disputed": ("取消异议标注", "remove the dispute mark"),
-    "correct": ("更正内容", "correct the content"),
-    "revoke": ("撤销记录", "revoke the record"),
-    "stop_publication": ("停止公示", "stop publication"),
-    "republish": ("恢复公示", "publish again"),
+ACTION_WORDS = {
+    "mark_disputed": N_("mark as disputed"),
+    "unmark_disputed": N_("remove the dispute mark"),
+    "correct": N_("correct the content"),
+    "revoke": N_("revoke the record"),
+    "stop_publication": N_("stop publication"),
+    "republish": N_("publish again"),
 }
 
 
@@ -71,7 +72,7 @@ def _errors(exc: RedressError, lang: str, default: str) -> dict[str, str]:
         out: dict[str, str] = {}
         for e in exc.errors:
             name = e.field.split(".")[-1].split("[")[0] or default
-            out.setdefault(name, e.message if lang == "en" else e.message_zh)
+            out.setdefault(name, in_language(lang, e.message, e.message_zh))
         return out
     return {default: _msg(exc, lang)}
 
@@ -81,7 +82,7 @@ def _admin(request: Request) -> tuple[Actor | None, Page | None]:
     if actor is None:
         return None, to_login(request)
     if actor.role != "admin":
-        exc = Forbidden("administrators only", "仅限管理员")
+        exc = Forbidden(*bilingual(N_("administrators only")))
         return actor, _forbidden(request, actor, exc)
     return actor, None
 
@@ -187,10 +188,12 @@ async def add_user(request: Request) -> Page:
 
 
 def _pydantic_errors(exc: ValidationError, lang: str) -> dict[str, str]:
+    _ = gettext_for(lang)
     out: dict[str, str] = {}
     for e in exc.errors():
         name = str(e["loc"][0]) if e["loc"] else "name"
-        out.setdefault(name, "格式不正确" if lang == "zh" else f"invalid: {e['msg']}")
+        # Pydantic's own words are English only: the field's label says what it takes.
+        out.setdefault(name, _("not in the form asked for"))
     return out
 
 
@@ -245,23 +248,24 @@ async def change_user(request: Request, name: str) -> Page:
     engine = engine_of(request)
     lang = lang_of(request)
     do = _text(form, "do")
-    zh_en = {
-        "change": ("已保存", "Saved"),
-        "disable": (
-            "已停用：其令牌和登录会话立即失效",
-            "Disabled: their tokens and sessions stop now",
-        ),
-        "enable": ("已启用", "Enabled"),
-        "revoke": ("令牌已吊销，立即失效", "Token revoked; it stops working now"),
-    }
     try:
         issued = await run_in_threadpool(_apply_user_form, engine, actor, name, do, form)
     except RedressError as exc:
         return _user_page(request, actor, name, status=422, errors=_errors(exc, lang, do or "do"))
     if issued is not None:
         return _user_page(request, actor, name, issued=issued, status=201)
-    words = zh_en.get(do, ("已保存", "Saved"))
-    return _user_page(request, actor, name, done=words[0] if lang == "zh" else words[1])
+    done = gettext_for(lang)(USER_CHANGES.get(do, SAVED))
+    return _user_page(request, actor, name, done=done)
+
+
+SAVED = N_("Saved")
+# What the user page says after each change (a new token is shown instead).
+USER_CHANGES = {
+    "change": SAVED,
+    "disable": N_("Disabled: their tokens and sessions stop now"),
+    "enable": N_("Enabled"),
+    "revoke": N_("Token revoked; it stops working now"),
+}
 
 
 def _days(form: FormData) -> int | None:
@@ -269,14 +273,14 @@ def _days(form: FormData) -> int | None:
     if not text:
         return None
     if not text.isdigit() or len(text) > 5:
-        raise InvalidPayload([FieldError("days", "type", "a number of days", "请填写天数（整数）")])
+        raise InvalidPayload([FieldError("days", "type", *bilingual(N_("a number of days")))])
     return int(text)
 
 
 def _token_id(form: FormData) -> int:
     text = _text(form, "token_id")
     if not text.isdigit() or len(text) > 15:
-        raise InvalidPayload([FieldError("token_id", "type", "no such token", "没有这个令牌")])
+        raise InvalidPayload([FieldError("token_id", "type", *bilingual(N_("no such token")))])
     return int(text)
 
 
@@ -294,8 +298,7 @@ def _apply_user_form(
     elif do in ("disable", "enable"):
         if do == "disable" and name == actor.name:
             raise Forbidden(
-                "you cannot disable your own account (ask another administrator)",
-                "不能停用自己的账户（请另一位管理员操作）",
+                *bilingual(N_("you cannot disable your own account (ask another administrator)"))
             )
         engine.set_user_active(name, do == "enable")
     elif do == "add_token":
@@ -305,7 +308,7 @@ def _apply_user_form(
     elif do == "revoke":
         engine.revoke_token(_token_id(form), by=actor.name)
     else:
-        raise InvalidPayload([FieldError("do", "choice", "unknown change", "未知操作")])
+        raise InvalidPayload([FieldError("do", "choice", *bilingual(N_("unknown change")))])
     return None
 
 
@@ -371,7 +374,7 @@ async def change_department(request: Request, dept_id: str) -> Page:
         return _department_page(
             request, actor, dept_id, status=422, errors=_errors(exc, lang, "parent")
         )
-    return _department_page(request, actor, dept_id, done="已保存" if lang == "zh" else "Saved")
+    return _department_page(request, actor, dept_id, done=gettext_for(lang)(SAVED))
 
 
 @router.get("/admin/departments", response_model=None)
@@ -379,17 +382,13 @@ async def change_department(request: Request, dept_id: str) -> Page:
 def admin_again(request: Request) -> RedirectResponse:
     """A form posted back re-renders under its action's address: a GET there (the language
     switch) goes back to the page."""
-    lang = request.query_params.get("lang")
-    return RedirectResponse(
-        "/console/admin" + (f"?lang={lang}" if lang in ("zh", "en") else ""), 303
-    )
+    return back_to(request, "/console/admin")
 
 
 @router.get("/records/{record_id}/changes", response_model=None)
 def record_again(request: Request, record_id: str) -> RedirectResponse:
-    lang = request.query_params.get("lang")
     target = f"/console/records/{record_id}" if record_id.isdigit() else "/console/records"
-    return RedirectResponse(target + (f"?lang={lang}" if lang in ("zh", "en") else ""), 303)
+    return back_to(request, target)
 
 
 # -- credit records -----------------------------------------------------------------------------
@@ -413,7 +412,7 @@ def _record_choices(engine: Engine, lang: str) -> dict[str, Any]:
         "sources": [(s, label(SOURCE_LABELS, s, lang)) for s in SOURCE_CATEGORIES],
         "severities": [(s, label(SEVERITY_LABELS, s, lang)) for s in SEVERITIES],
         "units": sorted((d, n.get(lang, d)) for d, n in names.items()),
-        "actions": [(a, label(ACTION_LABELS, a, lang)) for a in RECORD_ACTIONS],
+        "actions": [(a, gettext_for(lang)(ACTION_WORDS[a])) for a in RECORD_ACTIONS],
     }
 
 
@@ -467,9 +466,8 @@ def _date(form: FormData, name: str) -> date:
     try:
         return date.fromisoformat(_text(form, name))
     except ValueError:
-        raise InvalidPayload(
-            [FieldError(name, "date", "a date (YYYY-MM-DD)", "请填写日期（年-月-日）")]
-        ) from None
+        words = bilingual(N_("a date (YYYY-MM-DD)"))
+        raise InvalidPayload([FieldError(name, "date", *words)]) from None
 
 
 @router.post("/records", response_class=HTMLResponse, response_model=None)
@@ -500,7 +498,7 @@ async def create_record(request: Request) -> Page:
     def publish() -> int:
         problems: list[FieldError] = []
         if not values["subject_name"]:
-            problems.append(FieldError("subject_name", "required", "is required", "必填"))
+            problems.append(FieldError("subject_name", "required", *bilingual(N_("is required"))))
         dates: dict[str, date] = {}
         for name in ("decision_date", "published_from"):
             try:
@@ -582,12 +580,12 @@ def record_page(request: Request, record_id: str) -> Page:
         return refused or to_login(request)
     if not record_id.isdigit() or len(record_id) > 15:
         return _not_found(request, actor)
-    lang = lang_of(request)
+    _ = gettext_of(request)
     done = None
     if request.query_params.get("done") == "created":
-        done = "记录已发布" if lang == "zh" else "Record published"
-    elif (action := request.query_params.get("done", "")) in ACTION_LABELS:
-        done = ("已办理：" if lang == "zh" else "Done: ") + label(ACTION_LABELS, action, lang)
+        done = _("Record published")
+    elif (action := request.query_params.get("done", "")) in ACTION_WORDS:
+        done = _("Done: %(step)s") % {"step": _(ACTION_WORDS[action])}
     return _record_page(request, actor, int(record_id), done=done)
 
 

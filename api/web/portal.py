@@ -9,6 +9,8 @@ errors beside their fields and changes nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -19,17 +21,23 @@ from starlette.datastructures import FormData, UploadFile
 
 from api.routers.notices import pdf_response
 from api.web.common import (
-    LANGS,
     MAX_FILES,
     applicant_session,
+    back_to,
     check_csrf,
     end_session,
     engine_of,
     field_errors,
+    gettext_of,
+    in_language,
     lang_of,
     render,
     sign_in_applicant,
 )
+from api.web.common import (
+    error_text as _msg,
+)
+from api.web.i18n import N_, bilingual, gettext_for
 from api.web.labels import KIND_LABELS, SEVERITY_LABELS, label
 from engine.applicants import (
     CASE_NO,
@@ -54,10 +62,6 @@ from states.spec import PortalSpec
 
 router = APIRouter(include_in_schema=False)
 PUBLIC = Actor(name="applicant", role="applicant")
-
-
-def _msg(exc: RedressError, lang: str) -> str:
-    return exc.message if lang == "en" else exc.message_zh
 
 
 def _client(request: Request) -> str:
@@ -150,15 +154,9 @@ def home(request: Request) -> HTMLResponse:
     return _home(request)
 
 
-def _back(request: Request, path: str) -> RedirectResponse:
-    """Back to a page by GET, keeping a language switch (its link drops the form's query)."""
-    lang = request.query_params.get("lang")
-    return RedirectResponse(path + (f"?lang={lang}" if lang in LANGS else ""), status_code=303)
-
-
 @router.get("/find", response_model=None)
 def find_again(request: Request) -> RedirectResponse:
-    return _back(request, "/")
+    return back_to(request, "/")
 
 
 @router.post("/find", response_class=HTMLResponse)
@@ -171,9 +169,8 @@ async def find(request: Request) -> HTMLResponse:
     except Forbidden as exc:
         return _home(request, 403, error=_msg(exc, lang), subject=subject)
     if not subject:
-        need = {
-            "subject": "请输入统一社会信用代码或身份证号" if lang == "zh" else "enter an identifier"
-        }
+        _ = gettext_of(request)
+        need = {"subject": _("enter an identifier")}
         return _home(request, 422, find_errors=need, subject=subject)
     records = await run_in_threadpool(_search, engine_of(request), subject, lang)
     return _home(request, subject=subject, records=records, searched=True)
@@ -234,13 +231,12 @@ def _public_record(request: Request, record_id: str) -> dict[str, Any] | None:
 def apply_form(request: Request) -> Response:
     lang = lang_of(request)
     if "record_id" not in request.query_params:
-        return _back(request, "/")  # e.g. the language switch on a form posted back
+        return back_to(request, "/")  # e.g. the language switch on a form posted back
     procedure = request.query_params.get("procedure", "objection")
     record = _public_record(request, request.query_params.get("record_id", ""))
     form = _portal_form(request, procedure)
     if record is None or form is None:
-        err = NotFound("no such published record", "没有找到该公示记录")
-        return _home(request, 404, error=_msg(err, lang))
+        return _home(request, 404, error=gettext_of(request)(NO_RECORD))
     # Said before the form, not after it is filled in: what stands in the way today.
     judged = filing_outlook(engine_of(request), [int(record["id"])], [procedure], lang)
     outlook = judged.get(int(record["id"]), {}).get(procedure)
@@ -250,15 +246,18 @@ def apply_form(request: Request) -> Response:
     return _apply_page(request, record, procedure, {"kind": record["subject_kind"]}, {})
 
 
+NO_RECORD = N_("no such published record")
+
+
 def _check_application(
     values: dict[str, Any], declared: dict[str, tuple[str, bool]], today: date, lang: str
 ) -> dict[str, str]:
     """The form's own checks, so that every field's error shows at once."""
-    zh = lang != "en"
+    _ = gettext_for(lang)
     errors: dict[str, str] = {}
-    required = "必填" if zh else "required"
+    required = _("required")
     if values["kind"] not in SUBJECT_KINDS:
-        errors["kind"] = "请选择申请人类型" if zh else "choose the kind of applicant"
+        errors["kind"] = _("choose the kind of applicant")
     if not values["name"]:
         errors["name"] = required
     if not values["identifier"]:
@@ -267,14 +266,14 @@ def _check_application(
         try:
             validate_subject_identifier(values["kind"], values["identifier"], today)
         except IdentifierError as exc:
-            errors["identifier"] = exc.message_zh if zh else exc.message_en
+            errors["identifier"] = in_language(lang, exc.message_en, exc.message_zh)
     if not values["grounds"]:
         errors["grounds"] = required
     if not values["commitment_signed"]:
-        errors["commitment_signed"] = "须阅读并签署承诺书" if zh else "read and sign the commitment"
+        errors["commitment_signed"] = _("read and sign the commitment")
     for name, (text, ticked) in declared.items():
         if not ticked:
-            errors[name] = f"须确认：{text}" if zh else f"confirm: {text}"
+            errors[name] = _("confirm: %(declaration)s") % {"declaration": text}
     return errors
 
 
@@ -294,8 +293,7 @@ async def apply(request: Request) -> HTMLResponse:
     record = await run_in_threadpool(_public_record, request, _text(form, "record_id"))
     portal_form = await run_in_threadpool(_portal_form, request, procedure)
     if record is None or portal_form is None:
-        err = NotFound("no such published record", "没有找到该公示记录")
-        return _home(request, 404, error=_msg(err, lang))
+        return _home(request, 404, error=gettext_of(request)(NO_RECORD))
     proc, portal = portal_form
     declared = {
         d: (proc.fields[d].label.get(lang), form.get(d) == "yes") for d in portal.declarations
@@ -350,9 +348,8 @@ async def apply(request: Request) -> HTMLResponse:
     except Ineligible as exc:
         if exc.earliest is not None:
             d = exc.earliest.isoformat()
-            early = (
-                f"尚不能申请：最早可于{d}申请" if lang != "en" else f"too early: possible from {d}"
-            )
+            _ = gettext_of(request)
+            early = _("too early: possible from %(day)s") % {"day": d}
             return again({"_eligibility": early}, earliest=d)
         return again({"_eligibility": _msg(exc, lang)})
     except InvalidPayload as exc:
@@ -376,9 +373,9 @@ async def apply(request: Request) -> HTMLResponse:
 
 COMPLAINT = "complaint"
 _IDENTITIES = (
-    ("named", "实名投诉", "named"),
-    ("anonymous_code", "匿名，保留查询码以便查询进度", "anonymous, keeping an access code"),
-    ("anonymous", "匿名，不保留查询码", "anonymous, without an access code"),
+    ("named", N_("named")),
+    ("anonymous_code", N_("anonymous, keeping an access code")),
+    ("anonymous", N_("anonymous, without an access code")),
 )
 _COMPLAINT_SUBJECTS = ("government", "civil_servant", "enterprise", "person")
 
@@ -388,11 +385,10 @@ def _complaint_page(
 ) -> HTMLResponse:
     lang = lang_of(request)
     form = _portal_form(request, COMPLAINT)
+    _ = gettext_for(lang)
     if form is None:
-        err = NotFound("complaints are not taken on this portal", "本门户不受理投诉举报")
-        return _home(request, 404, error=_msg(err, lang))
+        return _home(request, 404, error=_("complaints are not taken on this portal"))
     proc, portal = form
-    zh = lang != "en"
     # The subject's kind in the procedure's own words (the console and the letters use them).
     kind_field = proc.fields.get("subject_kind")
     subject_kinds = [
@@ -412,7 +408,7 @@ def _complaint_page(
         grounds_label=portal.grounds_label.get(lang),
         commitment_title=portal.commitment_title.get(lang),
         commitment_text=portal.commitment_text.get(lang),
-        identities=[(v, z if zh else e) for v, z, e in _IDENTITIES],
+        identities=[(v, _(text)) for v, text in _IDENTITIES],
         kinds=[(k, label(KIND_LABELS, k, lang)) for k in SUBJECT_KINDS],
         subject_kinds=subject_kinds,
         values=values,
@@ -429,7 +425,7 @@ def complain_form(request: Request) -> HTMLResponse:
 async def complain(request: Request) -> HTMLResponse:
     engine = engine_of(request)
     lang = lang_of(request)
-    zh = lang != "en"
+    _ = gettext_for(lang)
     form = await request.form(max_files=MAX_FILES, max_fields=50)
     keys: tuple[str, ...] = ("identity", "kind", "name", "identifier", "phone", "email")
     keys += ("subject_kind", "subject_name", "subject_identifier", "grounds")
@@ -442,19 +438,19 @@ async def complain(request: Request) -> HTMLResponse:
     except Forbidden as exc:
         return _complaint_page(request, values, {"_": _msg(exc, lang)}, 403)
     errors: dict[str, str] = {}
-    required = "必填" if zh else "required"
+    required = _("required")
     identity = values["identity"]
-    if identity not in {v for v, *_ in _IDENTITIES}:
-        errors["identity"] = "请选择是否实名" if zh else "choose named or anonymous"
+    if identity not in {v for v, _text in _IDENTITIES}:
+        errors["identity"] = _("choose named or anonymous")
     if identity == "named" and not values["name"]:
         errors["name"] = required
     if values["subject_kind"] not in _COMPLAINT_SUBJECTS:
-        errors["subject_kind"] = "请选择对象类型" if zh else "choose the kind"
+        errors["subject_kind"] = _("choose the kind")
     for k in ("subject_name", "grounds"):
         if not values[k]:
             errors[k] = required
     if not values["commitment_signed"]:
-        errors["commitment_signed"] = "须阅读并作出承诺" if zh else "read and give the undertaking"
+        errors["commitment_signed"] = _("read and give the undertaking")
     if errors:
         return _complaint_page(request, values, errors, 422)
     try:
@@ -505,7 +501,7 @@ async def complain(request: Request) -> HTMLResponse:
         access_code=code,
         procedure_label=portal[1].label.get(lang) if portal else "",
         files=len(files),
-        heading="投诉举报已提交" if zh else "Your complaint is filed",
+        heading=_("Your complaint is filed"),
         recoverable=bool(applicant.get("email") or applicant.get("phone")),
     )
 
@@ -558,7 +554,7 @@ async def sign_in(request: Request) -> Response:
 
 @router.get("/status/sign-out", response_model=None)
 def sign_out_again(request: Request) -> RedirectResponse:
-    return _back(request, "/status")
+    return back_to(request, "/status")
 
 
 @router.post("/status/sign-out", response_class=HTMLResponse, response_model=None)
@@ -690,7 +686,7 @@ def notice_pdf_of(request: Request, case_no: str, notice_id: str) -> Response:
     lang = lang_of(request)
     try:
         if not notice_id.isdigit() or len(notice_id) > 15:
-            raise NotFound("no such notice", "没有该通知书")
+            raise NotFound(*bilingual(N_("no such notice")))
         row = notice(engine_of(request), int(notice_id), actor)
     except RedressError as exc:
         return _status_page(request, actor, 404, error=_msg(exc, lang))
@@ -701,119 +697,151 @@ def notice_pdf_of(request: Request, case_no: str, notice_id: str) -> Response:
 def action_again(request: Request, case_no: str, action: str) -> RedirectResponse:
     """A form posted back re-renders under its action's address; a GET goes to the case."""
     if action not in ("supplement", "review", "withdraw", "act") or not CASE_NO.fullmatch(case_no):
-        return _back(request, "/status")
-    return _back(request, f"/status/{case_no}")
+        return back_to(request, "/status")
+    return back_to(request, f"/status/{case_no}")
 
 
-async def _action_form(request: Request, case_no: str) -> tuple[Actor | None, FormData, str]:
+@dataclass
+class _Step:
+    """What one of the status page's forms asks for: a step to run, or a refusal first."""
+
+    # The step, run in a worker thread (None: refused by the form's own checks).
+    run: Callable[[], object] | None = None
+    done: str = ""  # said on the case's page once it ran
+    errors: dict[str, str] = field(default_factory=dict)  # beside the form's fields
+    error: str | None = None  # at the top of the page
+    status: int = 422
+    # The answer when the engine refuses with anything but bad fields (a stale case...).
+    conflict_status: int = 422
+    context: dict[str, Any] = field(default_factory=dict)  # for the page, on a refusal
+
+
+async def _applicant_step(
+    request: Request,
+    case_no: str,
+    errors_key: str,
+    read: Callable[[FormData], dict[str, str]],
+    prepare: Callable[[FormData, Actor, dict[str, str]], Awaitable[_Step]],
+) -> Response:
+    """The flow every form of the status page shares: read the form (its values shown again
+    on a refusal), check its CSRF token and that this browser follows the case, ask the form
+    (`prepare`) what to run, run it, then either show the page again with the errors beside
+    the form (`errors_key`) or go back to the case with a message saying it was done."""
+    lang = lang_of(request)
     form = await request.form(max_files=MAX_FILES, max_fields=20)
     actor = _applicant(request, case_no)
+    if actor is None or actor.case_id is None:
+        return RedirectResponse("/status", status_code=303)
+    values = read(form)
+
+    def again(status: int, errors: dict[str, str], step: _Step) -> HTMLResponse:
+        assert actor is not None
+        page = {errors_key: errors, "values": values, **step.context}
+        return _status_page(request, actor, status, error=step.error, **page)
+
     try:
         check_csrf(request, _text(form, "csrf"))
     except Forbidden as exc:
-        return actor, form, _msg(exc, lang_of(request))
-    return actor, form, ""
-
-
-def _done(request: Request, case_no: str, zh: str, en: str) -> RedirectResponse:
-    request.session["flash"] = en if lang_of(request) == "en" else zh
+        return _status_page(request, actor, 403, error=_msg(exc, lang), values=values)
+    step = await prepare(form, actor, values)
+    if step.run is None:
+        return again(step.status, step.errors, step)
+    try:
+        await run_in_threadpool(step.run)
+    except RedressError as exc:
+        errors = {"files" if k == "file" else k: v for k, v in field_errors(exc, lang).items()}
+        status = 422 if isinstance(exc, InvalidPayload) else step.conflict_status
+        return again(status, errors, step)
+    request.session["flash"] = step.done
     return RedirectResponse(f"/status/{case_no}", status_code=303)
 
 
 @router.post("/status/{case_no}/supplement", response_class=HTMLResponse, response_model=None)
 async def supplement(request: Request, case_no: str) -> Response:
     engine = engine_of(request)
-    lang = lang_of(request)
-    actor, form, bad_csrf = await _action_form(request, case_no)
-    if actor is None:
-        return RedirectResponse("/status", status_code=303)
-    comment = _text(form, "comment")[:4000]
-    values = {"comment": comment}
-    if bad_csrf:
-        return _status_page(request, actor, 403, error=bad_csrf, values=values)
-    try:
-        files = await _uploads(form, "files", engine.settings.max_upload_bytes)
-    except RedressError as exc:
-        return _status_page(request, actor, 422, supplement_errors={"files": _msg(exc, lang)})
-    if not files and not comment:
-        need = (
-            "请上传补正材料或填写说明" if lang != "en" else "upload the documents or add a comment"
-        )
-        return _status_page(request, actor, 422, supplement_errors={"files": need}, values=values)
+    _ = gettext_of(request)
 
-    def supply() -> None:
-        assert actor is not None and actor.case_id is not None
-        view = engine.case_view(actor.case_id, actor)
-        engine.advance(  # the step and its files together, or neither
-            actor.case_id,
-            "supplement",
-            actor,
-            {"comment": comment} if comment else {},
-            view["version"],
-            files=files,
-        )
+    async def prepare(form: FormData, actor: Actor, values: dict[str, str]) -> _Step:
+        try:
+            files = await _uploads(form, "files", engine.settings.max_upload_bytes)
+        except RedressError as exc:
+            return _Step(errors={"files": _msg(exc, lang_of(request))})
+        comment = values["comment"]
+        if not files and not comment:
+            return _Step(errors={"files": _("upload the documents or add a comment")})
 
-    try:
-        await run_in_threadpool(supply)
-    except InvalidPayload as exc:
-        errs = field_errors(exc, lang)
-        shown = {"files" if k == "file" else k: v for k, v in errs.items()}
-        return _status_page(request, actor, 422, supplement_errors=shown, values=values)
-    except RedressError as exc:
-        return _status_page(
-            request, actor, 409, supplement_errors={"_": _msg(exc, lang)}, values=values
-        )
-    return _done(request, case_no, "补正材料已提交", "Your documents have been sent")
+        def supply() -> None:
+            assert actor.case_id is not None
+            view = engine.case_view(actor.case_id, actor)
+            engine.advance(  # the step and its files together, or neither
+                actor.case_id,
+                "supplement",
+                actor,
+                {"comment": comment} if comment else {},
+                view["version"],
+                files=files,
+            )
+
+        return _Step(supply, _("Your documents have been sent"), conflict_status=409)
+
+    return await _applicant_step(
+        request,
+        case_no,
+        "supplement_errors",
+        lambda form: {"comment": _text(form, "comment")[:4000]},
+        prepare,
+    )
 
 
 @router.post("/status/{case_no}/review", response_class=HTMLResponse, response_model=None)
 async def review(request: Request, case_no: str) -> Response:
     engine = engine_of(request)
-    lang = lang_of(request)
-    actor, form, bad_csrf = await _action_form(request, case_no)
-    if actor is None:
-        return RedirectResponse("/status", status_code=303)
-    grounds = _text(form, "review_grounds")[:4000]
-    values = {"review_grounds": grounds}
-    if bad_csrf:
-        return _status_page(request, actor, 403, error=bad_csrf, values=values)
-    if not grounds:
-        need = {"review_grounds": "请填写复核理由" if lang != "en" else "give your grounds"}
-        return _status_page(request, actor, 422, review_errors=need, values=values)
-    try:
+    _ = gettext_of(request)
+
+    async def prepare(form: FormData, actor: Actor, values: dict[str, str]) -> _Step:
+        grounds = values["review_grounds"]
+        if not grounds:
+            return _Step(errors={"review_grounds": _("give your grounds")})
         assert actor.case_id is not None
-        await run_in_threadpool(
-            engine.advance, actor.case_id, "request_review", actor, {"review_grounds": grounds}
+        case_id = actor.case_id
+        return _Step(
+            lambda: engine.advance(case_id, "request_review", actor, {"review_grounds": grounds}),
+            _("Your request for review has been sent"),
         )
-    except RedressError as exc:
-        errs = field_errors(exc, lang)
-        return _status_page(request, actor, 422, review_errors=errs, values=values)
-    return _done(request, case_no, "复核申请已提交", "Your request for review has been sent")
+
+    return await _applicant_step(
+        request,
+        case_no,
+        "review_errors",
+        lambda form: {"review_grounds": _text(form, "review_grounds")[:4000]},
+        prepare,
+    )
 
 
 @router.post("/status/{case_no}/withdraw", response_class=HTMLResponse, response_model=None)
 async def withdraw(request: Request, case_no: str) -> Response:
     engine = engine_of(request)
-    lang = lang_of(request)
-    actor, form, bad_csrf = await _action_form(request, case_no)
-    if actor is None:
-        return RedirectResponse("/status", status_code=303)
-    reason = _text(form, "reason")[:4000]
-    values = {"reason": reason}
-    if bad_csrf:
-        return _status_page(request, actor, 403, error=bad_csrf, values=values)
-    if form.get("confirm") != "yes":
-        need = {"confirm": "请勾选确认撤回" if lang != "en" else "tick to confirm the withdrawal"}
-        return _status_page(request, actor, 422, withdraw_errors=need, values=values)
-    try:
+    _ = gettext_of(request)
+
+    async def prepare(form: FormData, actor: Actor, values: dict[str, str]) -> _Step:
+        if form.get("confirm") != "yes":
+            return _Step(errors={"confirm": _("tick to confirm the withdrawal")})
         assert actor.case_id is not None
-        await run_in_threadpool(
-            engine.advance, actor.case_id, "withdraw", actor, {"reason": reason} if reason else {}
+        case_id, reason = actor.case_id, values["reason"]
+        return _Step(
+            lambda: engine.advance(
+                case_id, "withdraw", actor, {"reason": reason} if reason else {}
+            ),
+            _("Your application has been withdrawn"),
         )
-    except RedressError as exc:
-        errs = field_errors(exc, lang)
-        return _status_page(request, actor, 422, withdraw_errors=errs, values=values)
-    return _done(request, case_no, "申请已撤回", "Your application has been withdrawn")
+
+    return await _applicant_step(
+        request,
+        case_no,
+        "withdraw_errors",
+        lambda form: {"reason": _text(form, "reason")[:4000]},
+        prepare,
+    )
 
 
 @router.post("/status/{case_no}/act", response_class=HTMLResponse, response_model=None)
@@ -822,31 +850,31 @@ async def act(request: Request, case_no: str) -> Response:
     statement, a rectification report, a request for re-examination)."""
     engine = engine_of(request)
     lang = lang_of(request)
-    actor, form, bad_csrf = await _action_form(request, case_no)
-    if actor is None:
-        return RedirectResponse("/status", status_code=303)
-    trigger = _text(form, "trigger")[:40]
-    values = {k: _text(form, k)[:4000] for k in form if k not in ("csrf", "trigger")}
-    if bad_csrf:
-        return _status_page(request, actor, 403, error=bad_csrf, values=values)
-    assert actor.case_id is not None
-    case_id = actor.case_id
-    offered = {a["trigger"]: a for a in status_view(engine, actor, lang)["other_actions"]}
-    if trigger not in offered:
-        gone = "该操作当前不可办理" if lang != "en" else "that step is not open now"
-        return _status_page(request, actor, 409, error=gone)
-    fields = {f["name"] for f in offered[trigger]["fields"]}
-    payload = {k: v for k, v in values.items() if k in fields and v}
-    missing = [
-        f["name"] for f in offered[trigger]["fields"] if f["required"] and f["name"] not in payload
-    ]
-    if missing:
-        need = dict.fromkeys(missing, "必填" if lang != "en" else "required")
-        return _status_page(request, actor, 422, action_errors=need, acted=trigger, values=values)
-    try:
-        await run_in_threadpool(engine.advance, case_id, trigger, actor, payload)
-    except RedressError as exc:
-        errs = field_errors(exc, lang)
-        return _status_page(request, actor, 422, action_errors=errs, acted=trigger, values=values)
-    label = offered[trigger]["label"]
-    return _done(request, case_no, f"已提交：{label}", f"Sent: {label}")
+    _ = gettext_for(lang)
+
+    async def prepare(form: FormData, actor: Actor, values: dict[str, str]) -> _Step:
+        trigger = _text(form, "trigger")[:40]
+        acted = {"acted": trigger}
+        assert actor.case_id is not None
+        case_id = actor.case_id
+        offered = {a["trigger"]: a for a in status_view(engine, actor, lang)["other_actions"]}
+        if trigger not in offered:
+            return _Step(error=_("that step is not open now"), status=409)
+        fields = offered[trigger]["fields"]
+        payload = {k: v for k, v in values.items() if k in {f["name"] for f in fields} and v}
+        missing = [f["name"] for f in fields if f["required"] and f["name"] not in payload]
+        if missing:
+            return _Step(errors=dict.fromkeys(missing, _("required")), context=acted)
+        return _Step(
+            lambda: engine.advance(case_id, trigger, actor, payload),
+            _("Sent: %(step)s") % {"step": offered[trigger]["label"]},
+            context=acted,
+        )
+
+    return await _applicant_step(
+        request,
+        case_no,
+        "action_errors",
+        lambda form: {k: _text(form, k)[:4000] for k in form if k not in ("csrf", "trigger")},
+        prepare,
+    )

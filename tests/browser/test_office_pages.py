@@ -116,7 +116,7 @@ def test_the_credit_office_publishes_and_changes_a_record(site: Site, browser: A
     page.click("#change-record button[type=submit]")
     page.wait_for_url("**done=revoke")
     versions = page.inner_text("#record-versions")
-    assert "v3" in versions and "已撤销" in versions and "公示 /" not in versions
+    assert "第3版" in versions and "已撤销" in versions and "公示 /" not in versions
     assert "published" not in versions
     _no_codes(page, "record-changed")
     page.context.close()
