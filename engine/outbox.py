@@ -62,10 +62,14 @@ SELECT id, lang, subject, body FROM notices
 WHERE case_id = :c AND event_seq = :s AND name = :n AND recipient = :r
 """
 
+# A notice's channels (in-app, mail, SMS) are separate messages, which two deliverers may take
+# at the same moment: the first to commit stores the letter; the other stores nothing and reads
+# that one (the same text, rendered from the same payload) instead of failing the send.
 NOTICE_INSERT = """
 INSERT INTO notices (case_id, event_seq, name, lang, recipient, template, template_version,
        subject, body, created_at)
 VALUES (:c, :s, :n, :l, :r, :t, :v, :subj, :body, :now)
+ON CONFLICT (case_id, event_seq, name, lang, recipient) DO NOTHING
 """
 
 
