@@ -123,9 +123,18 @@ def served(tmp_path: Path) -> Iterator[Served]:
     s.stop()
 
 
-@pytest.mark.parametrize("attempt", range(COLD_STARTS))
-def test_the_first_start_with_an_empty_var_brings_the_loop_up(tmp_path: Path, attempt: int) -> None:
-    s = Served(tmp_path / "var")
+def test_the_first_start_with_an_empty_var_brings_the_loop_up(tmp_path: Path) -> None:
+    _cold_start(tmp_path / "var")
+
+
+@pytest.mark.faults
+def test_the_first_start_brings_the_loop_up_every_time(tmp_path: Path) -> None:
+    for attempt in range(COLD_STARTS):
+        _cold_start(tmp_path / f"var{attempt}")
+
+
+def _cold_start(var: Path) -> None:
+    s = Served(var)
     try:
         body = s.ready()
         assert body["checks"]["engine_loop"]["ok"], body
