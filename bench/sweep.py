@@ -28,11 +28,23 @@ Measured, with an engine on a fixed clock:
   calendar), the bare `due_timers()` query, and the floor (the DUE_TIMERS query, in a read
   transaction, through the driver), each repeated; plus the plans of DUE_TIMERS;
 - for scale, beside the core issue's advance floor: bench/advance.py's `accept` floor (and the
-  engine's `accept`) on a few hundred of the same cases, in the same database.
+  engine's `accept`) on a few hundred of the same cases, in the same database;
+- with `--sweepers N` (N ≥ 2, PostgreSQL): sweeper processes, each its own engine and
+  `Deadlines(engine).sweep(at, batch=500)` on the same database. First one process sweeps D
+  timers due at "now" + 2 s, then N processes at once sweep another D due at "now" + 3 s (the
+  same kind of timers, spread over the same table alike); fired/s is D over the wall-clock from
+  the first sweep's start to the last one's end (CLOCK_MONOTONIC, shared by the processes).
+  Each process is started, connected and warmed up (a few firings of its own) before a common
+  start signal. Then the database is checked: every due timer fired exactly once (one
+  `deadline_expired` event and one staff message per case, the chain's head on it, the timer
+  at step 1) and the sweepers' `fired` add up to D. Two sweepers work down the same ordered
+  batches; the case row lock (FOR UPDATE SKIP LOCKED) or the moved `next_at` makes the one
+  that comes second skip a timer (`skipped`).
 
     python bench/sweep.py                      # 100,000 cases, 1,000 due; SQLite (+PG from env)
     python bench/sweep.py --pg postgresql://postgres@127.0.0.1:5432/test
     python bench/sweep.py --full               # 1,000,000 cases, 10,000 due
+    python bench/sweep.py --no-sqlite --pg URL --sweepers 2   # + one sweeper vs two processes
 
 The last line of stdout is one JSON object with every figure.
 """
@@ -41,6 +53,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
+import os
 import random
 import re
 import sqlite3
@@ -80,10 +94,16 @@ RECORDS_MAX = 5000
 CHUNK = 50_000  # rows per setup transaction
 NOW = c.BENCH_NOW  # Tuesday 7 April 2026, 09:00 in Shanghai
 FLOOR_AT = NOW + timedelta(seconds=1)  # the floor's timers: due just after the sweep's "now"
+# --sweepers: one process sweeps at ONE_AT, then N at once at MANY_AT (each sees only its set;
+# everything due earlier has fired by then and moved on to tomorrow's escalation step)
+ONE_AT = NOW + timedelta(seconds=2)
+MANY_AT = NOW + timedelta(seconds=3)
+SWEEPER_TIMEOUT_S = 1800.0
 TIMER = "formal_check"
 
 # Groups of cases (index = case id).
 IDLE, DUE, DUE_WARM, FLOOR, FLOOR_WARM, ADV_ENGINE, ADV_FLOOR, ADV_WARM = range(8)
+SWEEP_ONE, SWEEP_MANY = 8, 9  # --sweepers: the one-process set and the N-process set
 
 # What `Deadlines.fire_timer` sends for a due case timer at escalation step 0, in order:
 # (Tx method, SQL). The first statement is written inline in engine/deadlines.py. On PostgreSQL
@@ -282,6 +302,9 @@ def populate(
     details = {due: _detail_for(tpl_detail, due) for due in (moments.due_day, *later)}
     later_at = [t.ts_param(engine.calendar.end_of_day(x), d) for x in later]
     due_at, floor_at = t.ts_param(moments.due_at, d), t.ts_param(FLOOR_AT, d)
+    # next_at of the overdue groups that the sweep at NOW must not see
+    later_due = {FLOOR: floor_at, FLOOR_WARM: floor_at}
+    later_due |= {SWEEP_ONE: t.ts_param(ONE_AT, d), SWEEP_MANY: t.ts_param(MANY_AT, d)}
 
     rm_rec, rm_rtimer = RowMaker(rec), RowMaker(rec_timer)
     rm_case, rm_event = RowMaker(case), RowMaker(event)
@@ -321,9 +344,9 @@ def populate(
             for i in range(lo, hi):
                 g = groups[i]
                 no = f"{prefix}B{i:07d}"
-                if g in (DUE, DUE_WARM, FLOOR, FLOOR_WARM):
+                if g in (DUE, DUE_WARM, FLOOR, FLOOR_WARM, SWEEP_ONE, SWEEP_MANY):
                     due_day, at, action = moments.due_day, due_at, "due"
-                    nxt = floor_at if g in (FLOOR, FLOOR_WARM) else due_at
+                    nxt = later_due.get(g, due_at)
                 else:
                     k = i % 30
                     due_day, at, action = later[k], later_at[k], "due"
@@ -631,13 +654,198 @@ def pg_generic_plan(conn: Any) -> list[str]:
     return lines
 
 
+# -- several sweepers (--sweepers) ----------------------------------------------------------------
+
+
+def sweeper_main(url: str, at: datetime, warm_ids: Sequence[int], go: Any, pipe: Any) -> None:
+    """One sweeper process: its own engine, warmed up on its own timers, then one sweep at `at`
+    after the common start signal. Sends back what it did and when (monotonic ns)."""
+    try:
+        db = Database(url, pool_size=2)
+        engine = Engine(db, clock=FixedClock(NOW))
+        dl = Deadlines(engine)
+        dl.refresh_calendar()
+        for tid in warm_ids:  # first firings compile the procedure, load templates, connect
+            if dl.fire_timer(tid, at) != "escalate:0":
+                raise RuntimeError(f"warm-up timer {tid} did not fire")
+        pipe.send({"ready": os.getpid()})
+        if not go.wait(SWEEPER_TIMEOUT_S):
+            raise RuntimeError("no start signal")
+        t0 = time.monotonic_ns()
+        r = dl.sweep(now=at, batch=BATCH)
+        t1 = time.monotonic_ns()
+        db.dispose()
+        pipe.send(
+            {
+                "pid": os.getpid(),
+                "start_ns": t0,
+                "end_ns": t1,
+                "found": r.found,
+                "fired": r.fired,
+                "skipped": r.skipped,
+                "actions": r.actions,
+                "errors": r.errors[:5],
+                "n_errors": len(r.errors),
+            }
+        )
+    except BaseException as exc:  # reported by the parent
+        pipe.send({"error": repr(exc)})
+        raise
+    finally:
+        pipe.close()
+
+
+def run_sweepers(url: str, at: datetime, warm: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """len(warm) sweeper processes at once (each warmed on its own timers); their results and
+    the wall-clock from the first start to the last end."""
+    ctx = mp.get_context("spawn")  # fresh interpreters: no pool or thread of this process
+    go = ctx.Event()
+    procs, pipes = [], []
+    for ids in warm:
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(target=sweeper_main, args=(url, at, list(ids), go, theirs))
+        proc.start()
+        theirs.close()
+        procs.append(proc)
+        pipes.append(mine)
+    try:
+        for pipe in pipes:  # every process ready before any sweeps
+            if not pipe.poll(SWEEPER_TIMEOUT_S):
+                raise SystemExit("a sweeper process did not get ready")
+            msg = pipe.recv()
+            if "error" in msg:
+                raise SystemExit(f"a sweeper process failed while starting: {msg['error']}")
+        go.set()
+        out = []
+        for pipe in pipes:
+            if not pipe.poll(SWEEPER_TIMEOUT_S):
+                raise SystemExit("a sweeper process did not finish")
+            msg = pipe.recv()
+            if "error" in msg:
+                raise SystemExit(f"a sweeper process failed: {msg['error']}")
+            out.append(msg)
+    except EOFError:
+        raise SystemExit("a sweeper process ended early") from None
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+        for pipe in pipes:
+            pipe.close()
+    wall = (max(m["end_ns"] for m in out) - min(m["start_ns"] for m in out)) / 1e9
+    fired = sum(m["fired"] for m in out)
+    return {
+        "sweepers": len(warm),
+        "at": at.isoformat(),
+        "wall_s": round(wall, 3),
+        "fired": fired,
+        "fired_per_s": round(fired / wall, 1) if wall else None,
+        "skipped": sum(m["skipped"] for m in out),
+        "errors": sum(m["n_errors"] for m in out),
+        "each": [
+            {
+                "pid": m["pid"],
+                "fired": m["fired"],
+                "skipped": m["skipped"],
+                "found": m["found"],
+                "elapsed_s": round((m["end_ns"] - m["start_ns"]) / 1e9, 3),
+                "errors": m["errors"],
+            }
+            for m in out
+        ],
+    }
+
+
+def check_exactly_once(url: str, pop: Population, group: int) -> dict[str, int]:
+    """For every case of `group`: one `deadline_expired` event (the case's chain ends on it),
+    one staff message, its timer at escalation step 1. PostgreSQL only."""
+    import psycopg
+
+    case_ids = pop.ids(group)
+    timer_ids = [pop.timer_of(i) for i in case_ids]
+    with psycopg.connect(c.libpq_url(url), autocommit=True) as conn:
+
+        def one(query: str, ids: Sequence[int], *params: Any) -> int:
+            row = conn.execute(query, (list(ids), *params)).fetchone()
+            return int(row[0]) if row else -1
+
+        events = one(
+            "SELECT count(*) FROM case_events WHERE case_id = ANY(%s) "
+            "AND trigger = 'deadline_expired'",
+            case_ids,
+        )
+        cases_once = one(
+            "SELECT count(*) FROM (SELECT case_id FROM case_events WHERE case_id = ANY(%s) "
+            "AND trigger = 'deadline_expired' GROUP BY case_id HAVING count(*) = 1) x",
+            case_ids,
+        )
+        heads = one(
+            "SELECT count(*) FROM cases c JOIN case_events e ON e.case_id = c.id "
+            "AND e.seq = c.event_seq WHERE c.id = ANY(%s) AND c.event_seq = 2 "
+            "AND e.trigger = 'deadline_expired' AND c.last_hash = e.hash",
+            case_ids,
+        )
+        staff = one(
+            "SELECT count(*) FROM outbox WHERE case_id = ANY(%s) AND kind = 'staff' "
+            "AND name = 'staff_escalation'",
+            case_ids,
+        )
+        moved = one(
+            "SELECT count(*) FROM timers WHERE id = ANY(%s) AND next_action = 'escalate:1' "
+            "AND next_at = %s",
+            timer_ids,
+            pop.moments.step1_at,
+        )
+    got = {
+        "cases": len(case_ids),
+        "deadline_expired events": events,
+        "cases fired exactly once": cases_once,
+        "chain heads on the event": heads,
+        "staff messages": staff,
+        "timers at step 1": moved,
+    }
+    if len(set(got.values())) != 1:
+        raise SystemExit(f"not exactly once: {got}")
+    return got
+
+
+def run_multi(url: str, pop: Population, n_due: int, sweepers: int) -> dict[str, Any]:
+    """One sweeper process on one set of D due timers, then `sweepers` processes at once on
+    another; each set checked fired exactly once."""
+    out: dict[str, Any] = {}
+    for key, group, at, k in (
+        ("one", SWEEP_ONE, ONE_AT, 1),
+        ("many", SWEEP_MANY, MANY_AT, sweepers),
+    ):
+        timers = [pop.timer_of(i) for i in pop.ids(group)]
+        warm = [timers[j * WARM : (j + 1) * WARM] for j in range(k)]  # first k × WARM
+        c.note(f"sweepers: {k} process{'es' if k > 1 else ''}, {n_due:,} due at {at:%H:%M:%S}")
+        r = run_sweepers(url, at, warm)
+        if (r["fired"], r["errors"]) != (n_due, 0):
+            raise SystemExit(f"{k} sweeper(s) fired {r['fired']} of {n_due}: {r}")
+        r["exactly_once"] = check_exactly_once(url, pop, group)
+        out[key] = r
+    out["ratio"] = round(out["many"]["fired_per_s"] / out["one"]["fired_per_s"], 2)
+    return out
+
+
 # -- one backend ---------------------------------------------------------------------------------
 
 
 def run_backend(
-    label: str, url: str, n: int, n_due: int, n_adv: int, reps: int, location: str
+    label: str,
+    url: str,
+    n: int,
+    n_due: int,
+    n_adv: int,
+    reps: int,
+    location: str,
+    sweepers: int = 1,
 ) -> dict[str, Any]:
     pg = not url.startswith("sqlite")
+    multi = sweepers > 1 and pg
     sizes = {
         DUE: n_due,
         DUE_WARM: WARM - 1,  # plus the template case
@@ -647,6 +855,8 @@ def run_backend(
         ADV_FLOOR: n_adv,
         ADV_WARM: 2 * WARM,
     }
+    if multi:  # D due for each run, plus each process's warm-up timers
+        sizes |= {SWEEP_ONE: n_due + WARM, SWEEP_MANY: n_due + sweepers * WARM}
     pop, setup = populate(url, label, n, sizes)
     started = time.perf_counter()
     due_ids = [pop.timer_of(i) for i in pop.ids(DUE)]
@@ -718,6 +928,7 @@ def run_backend(
     advance = run_advance(engine, db, fconn, pg, pop)
     fconn.close()
     db.dispose()
+    several = run_multi(url, pop, n_due, sweepers) if multi else None
 
     eng = c.summarize(fires)
     flo = c.summarize(floor_s.values())
@@ -774,6 +985,7 @@ def run_backend(
         "empty": empty,
         "plans": plans,
         "advance": advance,
+        "sweepers": several,
         "within_target_fired": eng_per_s >= TARGET_FIRED_PER_S,
         "within_target_empty": empty["sweep"]["p99_ms"] < TARGET_EMPTY_MS,
         **setup,
@@ -991,10 +1203,40 @@ def print_backend(r: dict[str, Any]) -> None:
             f"  {name:22}{c.fmt_int(s['per_s']):>10}{s['mean_ms']:>10.3f}{s['p50_ms']:>9.3f}"
             f"{s['p99_ms']:>9.3f}"
         )
+    if r["sweepers"]:
+        print_sweepers(r["sweepers"])
     print(
         f"  setup {r['setup_s']:.1f} s (migrate and templates {r['setup_prep_s']:.1f} s, bulk "
         f"rows {r['setup_bulk_s']:.1f} s, settle {r['setup_settle_s']:.1f} s), measured part "
         f"{r['run_s']:.1f} s"
+    )
+
+
+def print_sweepers(m: dict[str, Any]) -> None:
+    one, many = m["one"], m["many"]
+    print(
+        f"  several sweepers: each a process of its own, Deadlines(engine).sweep(batch={BATCH}) "
+        f"on the same database; {one['fired']:,} timers due for each run"
+    )
+    print(f"  {'sweepers':>8}{'fired/s':>10}{'×1':>7}{'wall s':>9}  fired / skipped per process")
+    for r in (one, many):
+        each = ", ".join(f"{x['fired']:,} / {x['skipped']:,}" for x in r["each"])
+        print(
+            f"  {r['sweepers']:>8}{c.fmt_int(r['fired_per_s']):>10}"
+            f"{r['fired_per_s'] / one['fired_per_s']:>7.2f}{r['wall_s']:>9.2f}  {each}"
+        )
+    for r in (one, many):
+        x = r["exactly_once"]
+        print(
+            f"  exactly once ({r['sweepers']} sweeper{'s' if r['sweepers'] > 1 else ''}, warm-up "
+            f"included): {x['cases']:,} cases, {x['deadline_expired events']:,} deadline_expired "
+            f"events, {x['cases fired exactly once']:,} cases with exactly one, "
+            f"{x['chain heads on the event']:,} chain heads on it, {x['staff messages']:,} staff "
+            f"messages, {x['timers at step 1']:,} timers at step 1 — ok"
+        )
+    print(
+        f"  note: the sweepers, PostgreSQL and this script share {os.cpu_count()} cores; "
+        "a skipped timer is one the other process had locked or had already fired"
     )
 
 
@@ -1011,17 +1253,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{FULL_ADVANCE} with --full)",
     )
     ap.add_argument("--repeat", type=int, default=REPEAT, help="empty-sweep repetitions")
+    ap.add_argument(
+        "--sweepers",
+        type=int,
+        default=1,
+        help="with N ≥ 2 (PostgreSQL): one sweeper process, then N at once, on the same "
+        "database, each set of --due timers checked fired exactly once",
+    )
     c.add_backend_args(ap, sqlite_switch=True)
     args = ap.parse_args(argv)
     n = args.cases or (FULL_CASES if args.full else DEFAULT_CASES)
     n_due = args.due or (FULL_DUE if args.full else DEFAULT_DUE)
     n_adv = args.advance_cases or (FULL_ADVANCE if args.full else DEFAULT_ADVANCE)
     special = 2 * n_due + 2 * WARM + 2 * n_adv + 2 * WARM
-    if n_due < 10 or n_adv < 10 or args.repeat < 2:
-        ap.error("--due and --advance-cases must be at least 10, --repeat at least 2")
+    if args.sweepers > 1:
+        special += 2 * n_due + (1 + args.sweepers) * WARM
+    if n_due < 10 or n_adv < 10 or args.repeat < 2 or not 1 <= args.sweepers <= 16:
+        ap.error(
+            "--due and --advance-cases must be at least 10, --repeat at least 2, --sweepers 1 to 16"
+        )
     if n < 2 * special:
         ap.error(f"--cases must be at least {2 * special:,} for {n_due:,} due")
     pg_url = None if args.no_pg else args.pg
+    if args.sweepers > 1 and not pg_url:
+        ap.error("--sweepers needs PostgreSQL (--pg URL)")
+    if args.sweepers > 1 and not args.no_sqlite:
+        c.note("note: several sweepers run on PostgreSQL only (SKIP LOCKED); SQLite runs one")
+    load_before = [round(x, 2) for x in os.getloadavg()]
 
     results: dict[str, Any] = {"sqlite": None, "postgresql": None}
     if not args.no_sqlite:
@@ -1032,7 +1290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if pg_url:
         with c.pg_backend(pg_url) as b:
             results["postgresql"] = run_backend(
-                b.label, b.url, n, n_due, n_adv, args.repeat, b.where
+                b.label, b.url, n, n_due, n_adv, args.repeat, b.where, args.sweepers
             )
         print_backend(results["postgresql"])
     else:
@@ -1050,8 +1308,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "fired_per_s_sqlite": TARGET_FIRED_PER_S,
                 "empty_sweep_ms": TARGET_EMPTY_MS,
             },
+            "sweepers": args.sweepers,
             **results,
             "machine": machine,
+            "loadavg_before": load_before,  # machine["loadavg"] is at the end
         },
     )
 
