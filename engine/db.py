@@ -139,7 +139,7 @@ class Tx:
 
     def count(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """A write, and the number of rows it changed (waits for it when pipelined)."""
-        cur = self._reader()
+        cur = self._cur
         cur.execute(to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params)
         if self._pipeline is not None:
             self._pipeline.sync()
@@ -147,26 +147,23 @@ class Tx:
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         # psycopg's executemany costs ~3x execute for a single row (pipeline setup); in a
-        # pipeline it rides the transaction's own, without waiting.
-        if len(rows) == 1:
-            self._cur.execute(self._sql(sql), rows[0])
+        # pipeline each row is one more statement sent without waiting.
+        if len(rows) == 1 or (self.pipelined and rows):
+            q = self._sql(sql)
+            for row in rows:
+                self._cur.execute(q, row)
         elif rows:
             self._cur.executemany(self._sql(sql), rows)
 
-    def _reader(self) -> Any:
-        # Pipelined, a read gets a cursor of its own: the shared one may still hold the
-        # results of writes queued before it (seen after 50,000 queued updates).
-        return self._cur if self._pipeline is None else self._raw.cursor()
-
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         # Both drivers return rows as plain tuples.
-        cur = self._reader()
+        cur = self._cur
         cur.execute(to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params)
         row: tuple[Any, ...] | None = cur.fetchone()
         return row
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        cur = self._reader()
+        cur = self._cur
         cur.execute(to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params)
         rows: list[tuple[Any, ...]] = cur.fetchall()
         return rows
@@ -202,10 +199,10 @@ def _pipelined(raw: Any, dialect: str) -> Iterator[Tx]:
     raw.autocommit = True
     try:
         with raw.pipeline() as p:
-            cur = raw.cursor()  # BEGIN and COMMIT are not the command's statements
-            cur.execute("BEGIN")
-            yield Tx(raw, dialect, pipeline=p)
-            cur.execute("COMMIT")
+            tx = Tx(raw, dialect, pipeline=p)
+            tx.execute("BEGIN")
+            yield tx
+            tx.execute("COMMIT")
     except BaseException:
         # A failed statement leaves the transaction aborted; a failure before the COMMIT
         # left it open. Either way it is rolled back here, outside the pipeline.
