@@ -489,30 +489,19 @@ def add_backend_args(ap: Any, sqlite_switch: bool = True) -> None:
     )
 
 
-TX_METHODS = ("execute", "executemany", "one", "all", "count", "later")
+TX_METHODS = ("execute", "executemany", "one", "all")
 
 
 @contextmanager
 def observe_tx(observe: Callable[[str, str, Any, Any], None]) -> Iterator[None]:
     """While the block runs, pass every statement the engine sends through `Tx` to
-    observe(method, sql, params, result), in the order they are sent. `count` is observed as
-    `execute` with its rowcount; `later` as `all`, its rows filled into the result list
-    observed when the engine reads them (engine/db.py: pipelined, they come later)."""
+    observe(method, sql, params, result)."""
     originals = {name: getattr(Tx, name) for name in TX_METHODS}
 
     def recorder(name: str, fn: Any) -> Any:
         def wrapped(self: Tx, text: str, params: Any = None) -> Any:
             result = fn(self, text, params)
-            if name == "later":
-                rows: list[Any] = []
-                observe("all", text, params, rows)
-
-                def read() -> Any:
-                    rows[:] = result()
-                    return rows
-
-                return read
-            observe("execute" if name == "count" else name, text, params, result)
+            observe(name, text, params, result)
             return result
 
         return wrapped

@@ -129,9 +129,7 @@ def short(text: str, width: int = 72) -> str:
 @dataclass
 class Trace:
     statements: list[str] = field(default_factory=list)
-    # PostgreSQL only: the times the client waits (sends again after reading the server's
-    # answer); pipelined statements sent together count once
-    round_trips: int | None = None
+    round_trips: int | None = None  # PostgreSQL only: Query + Sync messages sent
 
 
 @contextmanager
@@ -171,20 +169,16 @@ def pg_trace(conn: Any) -> Iterator[Trace]:
     for i, m in enumerate(matches):
         if m.group(1) != "F":
             continue
-        if prev_side_was_backend(matches, i):
-            trips += 1  # the client sends again after reading: it waited for the server
         body = text[m.end() : matches[i + 1].start() if i + 1 < len(matches) else len(text)]
         kind = m.group(2)
+        if kind in ("Query", "Sync"):
+            trips += 1
         if kind == "Query":
             trace.statements.append(body.strip().strip('"'))
         elif kind == "Parse":
             parts = body.split('"')
             trace.statements.append(parts[3] if len(parts) > 3 else body.strip())
     trace.round_trips = trips
-
-
-def prev_side_was_backend(matches: Sequence[re.Match[str]], i: int) -> bool:
-    return i == 0 or matches[i - 1].group(1) == "B"
 
 
 def normalise(statement: str) -> str:
@@ -198,20 +192,10 @@ def normalise(statement: str) -> str:
 
 
 def make_floor(
-    conn: Any,
-    pg: bool,
-    calls: Sequence[Call],
-    after_commit: Callable[[], None] | None = None,
-    pipelined: bool = False,
+    conn: Any, pg: bool, calls: Sequence[Call], after_commit: Callable[[], None] | None = None
 ) -> Op:
     """The floor's `accept`: the engine's statements with parameters built from the captured
-    ones (constant for every case under the fixed clock) and the case's own ids and row.
-
-    `pipelined` (PostgreSQL): the same statements in psycopg's pipeline mode, waited for as
-    the engine waits for them (engine/db.py): BEGIN with the case read; the timer stopped,
-    the one started and those running together; the rest with COMMIT."""
-    if pipelined:
-        return _pipelined_floor(conn, calls)
+    ones (constant for every case under the fixed clock) and the case's own ids and row."""
     q_case, q_stop, q_tins, q_run, q_out, q_cupd, q_ev = (
         to_pyformat(k.sql) if pg else k.sql for k in calls
     )
@@ -260,51 +244,6 @@ def make_floor(
             poke()
 
     poke = after_commit or (lambda: None)
-    return floor
-
-
-def _pipelined_floor(conn: Any, calls: Sequence[Call]) -> Op:
-    q_case, q_stop, q_tins, q_run, q_out, q_cupd, q_ev = (to_pyformat(k.sql) for k in calls)
-    t_stop, t_tins, t_run, t_out, t_cupd, t_ev = (calls[i].params for i in (1, 2, 3, 4, 5, 6))
-    notice = t_out["name"]
-    conn.autocommit = True  # BEGIN and COMMIT sent as statements, as the engine does
-    cur, c_stop, c_run = conn.cursor(), conn.cursor(), conn.cursor()
-
-    def floor(case_id: int) -> None:
-        with conn.pipeline():
-            cur.execute("BEGIN")
-            cur.execute(q_case, {"id": case_id})
-            case = cur.fetchone()
-            c_stop.execute(q_stop, {**t_stop, "case_id": case_id})
-            cur.execute(q_tins, {**t_tins, "case_id": case_id})
-            c_run.execute(q_run, {**t_run, "case_id": case_id})
-            c_stop.fetchall()
-            c_run.fetchall()
-            seq = case[9] + 1
-            cur.execute(
-                q_out,
-                {
-                    **t_out,
-                    "case_id": case_id,
-                    "record_id": case[5],
-                    "idempotency_key": f"case:{case_id}:e{seq}:{notice}",
-                },
-            )
-            cur.execute(
-                q_cupd, {**t_cupd, "data": case[8], "seq": seq, "id": case_id, "version": case[4]}
-            )
-            cur.execute(
-                q_ev,
-                {
-                    **t_ev,
-                    "case_id": case_id,
-                    "seq": seq,
-                    "case_version": case[4] + 1,
-                    "prev_hash": case[10],
-                },
-            )
-            cur.execute("COMMIT")
-
     return floor
 
 
@@ -375,38 +314,14 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
     with pg_trace(fconn) if pg else sqlite_trace(fconn) as floor_trace:
         floor_op(warm_floor[-1])
 
-    # PostgreSQL: half the floor's cases sent statement by statement, half pipelined.
-    piped = pg and db.pipelined
-    pconn = c.driver_connection(url) if piped else None
-    pipe_ids: Sequence[int] = ()
-    pipe_op: Op | None = None
-    if pconn is not None:
-        pipe_op = make_floor(pconn, pg, calls, pipelined=True)
-        floor_ids, pipe_ids = floor_ids[0::2], floor_ids[1::2]
-        for case_id in pipe_ids[:3]:  # warm-up, untimed (their cases still count as done)
-            pipe_op(case_id)
-        pipe_ids = pipe_ids[3:]
-        with pg_trace(pconn) as pipe_trace:
-            pipe_op(pipe_ids[0])
-        pipe_ids = pipe_ids[1:]
-
     # Timed: N engine and N floor advances in alternating blocks, then N more engine ones.
     engine_s, floor_s, more_s = c.Samples(n), c.Samples(n), c.Samples(len(engine_more))
-    pipe_s = c.Samples(max(len(pipe_ids), 1))
     mem0 = c.memory_snapshot()
     for i, start in enumerate(range(0, n, BLOCK)):
         blocks: list[tuple[Op, Sequence[int], c.Samples]] = [
             (engine_op, engine_ids[start : start + BLOCK], engine_s),
-            (
-                floor_op,
-                floor_ids[start // 2 : (start + BLOCK) // 2]
-                if piped
-                else floor_ids[start : start + BLOCK],
-                floor_s,
-            ),
+            (floor_op, floor_ids[start : start + BLOCK], floor_s),
         ]
-        if pipe_op is not None:
-            blocks.append((pipe_op, pipe_ids[start // 2 : (start + BLOCK) // 2], pipe_s))
         for op, ids, samples in blocks if i % 2 == 0 else blocks[::-1]:
             timed(op, ids, samples)
     mem1 = c.memory_snapshot()
@@ -415,12 +330,9 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
 
     verify(db, len(cases))
     fconn.close()
-    if pconn is not None:
-        pconn.close()
     db.dispose()
 
     eng, flo, more = (c.summarize(s.values()) for s in (engine_s, floor_s, more_s))
-    pipe = c.summarize(pipe_s.values()) if pipe_op is not None else None
     ratio = round(eng["mean_ms"] / flo["mean_ms"], 2)
     ratio_p50 = round(eng["p50_ms"] / flo["p50_ms"], 2)
     e_norm = [normalise(s) for s in engine_trace.statements]
@@ -431,11 +343,6 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
         "engine": eng,
         "floor": flo,
         "engine_second_n": more,
-        # PostgreSQL with the engine pipelined: the same statements, pipelined alike
-        "floor_pipelined": pipe,
-        "ratio_to_pipelined_floor": (
-            round(eng["mean_ms"] / pipe["mean_ms"], 2) if pipe is not None else None
-        ),
         "ratio": ratio,
         "ratio_p50": ratio_p50,
         "within_target": ratio <= TARGET_RATIO,
@@ -447,13 +354,7 @@ def run_backend(label: str, url: str, n: int, location: str) -> dict[str, Any]:
             "floor_only": sorted((Counter(f_norm) - Counter(e_norm)).elements()),
         },
         "round_trips_per_advance": (
-            {
-                "engine": engine_trace.round_trips,
-                "floor": floor_trace.round_trips,
-                "floor_pipelined": pipe_trace.round_trips if pipe_op is not None else None,
-            }
-            if pg
-            else None
+            {"engine": engine_trace.round_trips, "floor": floor_trace.round_trips} if pg else None
         ),
         "statements": [f"{k.method}: {short(k.sql, 200)}" for k in calls],
         "engine_trace": [short(s, 200) for s in engine_trace.statements],
@@ -503,10 +404,11 @@ def print_backend(r: dict[str, Any], n: int) -> None:
     print(f"\n{r['backend']}  ({r['location']})")
     print(f"  transition: {TRANSITION}; {n} cases each")
     print(f"  {'':22}{'advances/s':>12}{'mean ms':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    rows = [("engine", eng), ("floor (bare driver)", flo)]
-    if r["floor_pipelined"]:
-        rows.append(("floor, pipelined", r["floor_pipelined"]))
-    for name, s in (*rows, (f"engine, next {more['n']}", more)):
+    for name, s in (
+        ("engine", eng),
+        ("floor (bare driver)", flo),
+        (f"engine, next {more['n']}", more),
+    ):
         print(
             f"  {name:22}{c.fmt_int(s['per_s']):>12}{s['mean_ms']:>10.3f}{s['p50_ms']:>9.3f}"
             f"{s['p99_ms']:>9.3f}{s['max_ms']:>9.2f}"
@@ -517,17 +419,10 @@ def print_backend(r: dict[str, Any], n: int) -> None:
         f"{TARGET_RATIO:.0f}x target), {r['ratio_p50']:.2f}x by median; "
         f"engine overhead {r['engine_overhead_us']:.0f} us per advance"
     )
-    if r["ratio_to_pipelined_floor"] is not None:
-        print(
-            f"  ratio engine/pipelined floor: {r['ratio_to_pipelined_floor']:.2f}x by mean (the "
-            "engine pipelines its statements; the floor above sends them one by one)"
-        )
     line = f"  statements per advance (driver trace): engine {st['engine']}, floor {st['floor']}"
     if r["round_trips_per_advance"]:
         rt = r["round_trips_per_advance"]
-        line += f"; round trips (waits): engine {rt['engine']}, floor {rt['floor']}"
-        if rt["floor_pipelined"] is not None:
-            line += f", pipelined floor {rt['floor_pipelined']}"
+        line += f"; round trips: engine {rt['engine']}, floor {rt['floor']}"
     print(line)
     if st["engine_only"] or st["floor_only"]:
         print(f"    engine only: {st['engine_only']}; floor only: {st['floor_only']}")

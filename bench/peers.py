@@ -95,33 +95,11 @@ DEFAULT_PREFECT = 5
 FULL_PREFECT = 30
 PREFECT_WARM = 2
 BLOCKS = 10  # the timed cases of each system run in this many interleaved blocks
-TARGETS = {  # ratio of median per-case times, and which way it must go (SQLite)
+TARGETS = {  # ratio of median per-case times, and which way it must go
     "redress_over_floor": ("≤", 3.0),
     "spiff_over_redress": ("≥", 5.0),
     "prefect_over_redress": ("≥", 300.0),
 }
-# PostgreSQL (issue 20): issue 7's peer targets ask there for less than eight bare durable
-# commits take (notes below the results in docs/BENCHMARKS.md), so they are restated as what a
-# system that commits every step can meet: within 2× of (e), the eight one-row commits, and
-# not slower than SpiffWorkflow saving its workflow after every step. Prefect's ratio is still
-# reported, without a target.
-TARGETS_PG = {
-    "redress_over_floor": ("≤", 3.0),
-    "redress_over_commits": ("≤", 2.0),
-    "spiff_over_redress": ("≥", 1.0),
-}
-RATIOS = {  # every ratio reported: (numerator, denominator)
-    "redress_over_floor": ("redress", "floor"),
-    "redress_over_commits": ("redress", "commits"),
-    "spiff_over_redress": ("spiff", "redress"),
-    "prefect_over_redress": ("prefect", "redress"),
-}
-
-
-def targets_for(pg: bool) -> dict[str, tuple[str, float]]:
-    return TARGETS_PG if pg else TARGETS
-
-
 BPMN_FILE = Path(__file__).resolve().parent / "peers" / "objection.bpmn"
 BPMN_PROCESS = "objection"
 # What the SpiffWorkflow process needs beyond redress's payloads: the approval gateway's input.
@@ -1130,16 +1108,19 @@ def _run_backend(
     med = {name: s["p50_ms"] for name, s in systems.items()}
     mean = {name: s["mean_ms"] for name, s in systems.items()}
     ratios: dict[str, float | None] = {}
-    targets = targets_for(pg)
-    for key, (num, den) in RATIOS.items():
+    for key, (num, den) in {
+        "redress_over_floor": ("redress", "floor"),
+        "spiff_over_redress": ("spiff", "redress"),
+        "prefect_over_redress": ("prefect", "redress"),
+    }.items():
         both = num in med and den in med
         ratios[key] = round(med[num] / med[den], 2) if both else None
         ratios[key + "_by_mean"] = round(mean[num] / mean[den], 2) if both else None
     met = {}
-    for key, (way, target) in targets.items():
+    for key, (way, target) in TARGETS.items():
         r = ratios[key]
         met[key] = None if r is None else (r <= target if way == "≤" else r >= target)
-    reach = within_reach(med, targets)
+    reach = within_reach(med)
     sizes = spiff.sizes
     steps_done = max(spiff.phase_steps, 1)
     spiff_phases = {k: round(v / steps_done / 1e6, 4) for k, v in spiff.phases.items()}
@@ -1162,7 +1143,6 @@ def _run_backend(
         "cases": {name: len(timings[name].ids) for name in SYSTEMS},
         "systems": systems,
         "ratios": ratios,
-        "targets": {k: [way, t] for k, (way, t) in targets.items()},
         "targets_met": met,
         "within_reach": reach,
         "where_time_goes": overhead,
@@ -1194,9 +1174,7 @@ def _run_backend(
     }
 
 
-def within_reach(
-    med: Mapping[str, float], targets: Mapping[str, tuple[str, float]]
-) -> dict[str, dict[str, Any]]:
+def within_reach(med: Mapping[str, float]) -> dict[str, dict[str, Any]]:
     """What per-case time each peer target asks of redress, beside two bounds: (e), the least
     any system that commits every step takes, and (e) plus redress's own work (redress − floor:
     its Python, not its SQL), the least redress could take if each of its steps cost the
@@ -1207,7 +1185,7 @@ def within_reach(
     if "commits" not in med:
         return out
     own = max(med["redress"] - med["floor"], 0.0)
-    for key, (way, target) in targets.items():
+    for key, (way, target) in TARGETS.items():
         num, den = key.split("_over_")
         if way != "≥" or den != "redress" or num not in med:
             continue
@@ -1285,12 +1263,10 @@ def verify(db: Database, t: Mapping[str, Timings], n: int, n_prefect: int, probe
 
 
 def verdict(key: str, r: Mapping[str, Any]) -> str:
+    way, target = TARGETS[key]
     ratio = r["ratios"][key]
     if ratio is None:
         return "not measured"
-    if key not in r["targets"]:
-        return f"{ratio:,.2f}× (no target on this backend)"
-    way, target = r["targets"][key]
     mark = "✓" if r["targets_met"][key] else "✗"
     return f"{ratio:,.2f}× (target {way} {target:g}×) {mark}"
 
@@ -1314,7 +1290,6 @@ def print_backend(r: dict[str, Any]) -> None:
         )
     print("  ratios of median per-case time:")
     print(f"    redress ÷ floor        {verdict('redress_over_floor', r)}")
-    print(f"    redress ÷ 8 commits    {verdict('redress_over_commits', r)}")
     print(f"    SpiffWorkflow ÷ redress {verdict('spiff_over_redress', r)}")
     print(f"    Prefect ÷ redress      {verdict('prefect_over_redress', r)}")
     reach = r.get("within_reach") or {}
@@ -1329,7 +1304,7 @@ def print_backend(r: dict[str, Any]) -> None:
         for key, name in peers:
             w = reach.get(key)
             if w is not None:
-                target = r["targets"][key][1]
+                target = TARGETS[key][1]
                 asks = w["redress_at_most_ms"]
                 print(f"    {target:g}× {name:14} ≤ {asks:8.3f} ms: {w['verdict']}")
     print("  median ms per step:")
@@ -1440,7 +1415,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "prefect_cases": n_prefect,
         "steps": STEPS,
         "targets": {k: f"{way} {t:g}" for k, (way, t) in TARGETS.items()},
-        "targets_pg": {k: f"{way} {t:g}" for k, (way, t) in TARGETS_PG.items()},
         "ratio_basis": "median per-case time",
         **results,
         "versions": versions,

@@ -67,7 +67,7 @@ class Administration:
         and their deadlines count on the new jurisdiction's calendar from the next change."""
         _check_jurisdiction(jurisdiction)
         with self.db.tx() as tx:
-            n = tx.count(
+            n = tx.execute(
                 "UPDATE departments SET jurisdiction = :j WHERE id = :id",
                 {"j": jurisdiction, "id": dept_id},
             )

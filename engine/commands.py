@@ -528,7 +528,7 @@ class CaseCommands:
             rec = self.record_for_case(tx, case, creation(after), actor, now)
             record_version = rec.version
             detail["record_created"] = rec.id
-        timer_changes, running = self._apply_timer_plan(
+        timer_changes = self._apply_timer_plan(
             tx,
             proc,
             case,
@@ -538,7 +538,6 @@ class CaseCommands:
             data,
             now,
             change is not None or creation is not None,
-            running=bool(branch.notices),  # the letters name the deadlines running
         )
         if timer_changes:
             detail["deadlines"] = timer_changes
@@ -571,7 +570,6 @@ class CaseCommands:
             rec,
             access_code=access_code,
             data=data,
-            running=running,
         )
         if notices:
             detail["notices"] = notices
@@ -588,21 +586,20 @@ class CaseCommands:
             idempotency_key,
             req_hash,
         )
-        update = {
-            "state": fired.dest,
-            "data": canonical(data),
-            "seq": seq,
-            "hash": event["hash"],
-            "now": at,
-            "closed_at": at if closed else None,
-            "id": case.id,
-            "version": case.version,
-        }
-        if tx.pipelined:
-            # The row is locked (FOR UPDATE) since it was read with this version in this
-            # transaction, so the version check cannot miss: no need to wait for its count.
-            tx.execute(sql.CASE_UPDATE, update)
-        elif tx.count(sql.CASE_UPDATE, update) != 1:
+        n = tx.execute(
+            sql.CASE_UPDATE,
+            {
+                "state": fired.dest,
+                "data": canonical(data),
+                "seq": seq,
+                "hash": event["hash"],
+                "now": at,
+                "closed_at": at if closed else None,
+                "id": case.id,
+                "version": case.version,
+            },
+        )
+        if n != 1:
             current = tx.scalar(sql.CASE_VERSION, {"id": case.id})
             raise StaleVersion(case.id, case.version, int(current or 0))
         self.append_event(tx, case, event)

@@ -108,50 +108,26 @@ def _sqlite_setup(eng: sa.Engine, busy_ms: int, mmap_bytes: int) -> None:
 
 
 class Tx:
-    """One transaction on a raw DB-API connection, with statements in `:name` style.
+    """One transaction on a raw DB-API connection, with statements in `:name` style."""
 
-    `pipeline` (PostgreSQL write transactions): the connection is in psycopg's pipeline
-    mode. `execute` and `executemany` send their statement and go on without waiting for it;
-    a read (`one`, `all`, `scalar`, `count`) waits for everything sent before it, and the
-    COMMIT goes out with the writes still in flight. So a command costs a round trip per read
-    plus one for its writes and commit, not one per statement. A write that fails raises at
-    the next wait (the same exception, a little later), and the transaction rolls back.
-    """
-
-    __slots__ = ("_cur", "_pg", "_pipeline", "_raw", "dialect", "pipelined")
-
-    def __init__(self, raw: Any, dialect: str, *, pipeline: Any = None) -> None:
+    def __init__(self, raw: Any, dialect: str) -> None:
         self._raw = raw
         self.dialect = dialect
         self._cur = raw.cursor()
         self._pg = dialect == "postgresql"
-        self._pipeline = pipeline  # psycopg's Pipeline, when the connection is in one
-        self.pipelined = pipeline is not None
 
     def _sql(self, sql: str) -> str:
         return to_pyformat(sql) if self._pg else sql
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """A write whose result is not needed (sent without waiting when pipelined)."""
-        self._cur.execute(
-            to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params
-        )
-
-    def count(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        """A write, and the number of rows it changed (waits for it when pipelined)."""
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         cur = self._cur
         cur.execute(to_pyformat(sql) if self._pg else sql, _NO_PARAMS if params is None else params)
-        if self._pipeline is not None:
-            self._pipeline.sync()
         return int(cur.rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        # psycopg's executemany costs ~3x execute for a single row (pipeline setup); in a
-        # pipeline each row is one more statement sent without waiting.
-        if len(rows) == 1 or (self.pipelined and rows):
-            q = self._sql(sql)
-            for row in rows:
-                self._cur.execute(q, row)
+        # psycopg's executemany costs ~3x execute for a single row (pipeline setup).
+        if len(rows) == 1:
+            self._cur.execute(self._sql(sql), rows[0])
         elif rows:
             self._cur.executemany(self._sql(sql), rows)
 
@@ -172,50 +148,6 @@ class Tx:
         row = self.one(sql, params)
         return row[0] if row is not None else None
 
-    def later(
-        self, sql: str, params: Mapping[str, Any] | None = None
-    ) -> Callable[[], list[tuple[Any, ...]]]:
-        """A statement's rows, asked for now and read when the returned function is called:
-        when pipelined, statements sent in between go out with it and are waited for once."""
-        if self._pipeline is None:
-            cur = self._cur
-            cur.execute(self._sql(sql), _NO_PARAMS if params is None else params)
-            rows: list[tuple[Any, ...]] = cur.fetchall()
-            return lambda: rows
-        cur = self._raw.cursor()  # its own cursor: the shared one moves on
-        cur.execute(to_pyformat(sql), _NO_PARAMS if params is None else params)
-        return cur.fetchall  # type: ignore[no-any-return]
-
-
-def _pipelined(raw: Any, dialect: str) -> Iterator[Tx]:
-    """A PostgreSQL transaction in pipeline mode whose BEGIN goes out with its first statement
-    and whose COMMIT goes out with its last writes: waited for once, as the pipeline ends.
-
-    BEGIN and COMMIT are sent as statements, the connection in autocommit meanwhile: psycopg's
-    own transaction handling waits for its BEGIN on its own, and its commit() inside a
-    pipeline waits twice (measured in tests/engine/test_pipeline.py)."""
-    from psycopg import pq
-
-    raw.autocommit = True
-    try:
-        with raw.pipeline() as p:
-            tx = Tx(raw, dialect, pipeline=p)
-            tx.execute("BEGIN")
-            yield tx
-            tx.execute("COMMIT")
-    except BaseException:
-        # A failed statement leaves the transaction aborted; a failure before the COMMIT
-        # left it open. Either way it is rolled back here, outside the pipeline.
-        if raw.pgconn.transaction_status in (
-            pq.TransactionStatus.INTRANS,
-            pq.TransactionStatus.INERROR,
-        ):
-            raw.execute("ROLLBACK")
-        raise
-    finally:
-        if raw.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            raw.autocommit = False
-
 
 class Database:
     """The engine's handle on one database: a SQLAlchemy engine plus raw transactions."""
@@ -228,7 +160,6 @@ class Database:
         self.strategy = dialects.for_name(self.dialect)
         # SQLite's one writer, queued in this process (see the module's docstring).
         self._writer = threading.Lock() if self.dialect == "sqlite" else None
-        self.pipelined = self.dialect == "postgresql" and get_settings().pg_pipeline
         self.group_reruns = 0  # groups run again with savepoints (see `_group`), for tests
         self._write_fairy: Any = None  # SQLite: the writer's own pooled connection, kept
         memory = ":memory:" in url or "mode=memory" in url or url.rstrip("/") == "sqlite:"
@@ -245,31 +176,22 @@ class Database:
         """
         if self._writer is not None and not readonly:
             return _SqliteWrite(self, lock=True)
-        return self._pooled_tx(pipeline=not readonly and self.pipelined)
+        return self._pooled_tx()
 
     @contextmanager
-    def _pooled_tx(self, pipeline: bool = False) -> Iterator[Tx]:
+    def _pooled_tx(self) -> Iterator[Tx]:
         fairy = self.engine.raw_connection()
         raw = fairy.driver_connection
         assert raw is not None
         try:
             if self.dialect == "sqlite":
                 raw.execute("BEGIN")
-                try:
-                    yield Tx(raw, self.dialect)
-                except BaseException:
-                    raw.execute("ROLLBACK")
-                    raise
-                raw.execute("COMMIT")
-            elif pipeline:
-                yield from _pipelined(raw, self.dialect)
-            else:
-                try:
-                    yield Tx(raw, self.dialect)
-                except BaseException:
-                    raw.rollback()
-                    raise
-                raw.commit()
+            try:
+                yield Tx(raw, self.dialect)
+            except BaseException:
+                raw.rollback() if self.dialect != "sqlite" else raw.execute("ROLLBACK")
+                raise
+            raw.commit() if self.dialect != "sqlite" else raw.execute("COMMIT")
         finally:
             fairy.close()
 
@@ -326,8 +248,7 @@ class Database:
                 return self._group(lambda: _SqliteWrite(self, lock=False), commands)
             finally:
                 self._writer.release()
-        # Each command in a savepoint: its writes must fail in it, so no pipeline here.
-        return self._group(self._pooled_tx, commands)
+        return self._group(self.tx, commands)
 
     def _group(
         self,

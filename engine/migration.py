@@ -305,7 +305,7 @@ class Migrations:
                 detail,
             )
             eng.append_event(tx, case, row)
-            n = tx.count(
+            n = tx.execute(
                 "UPDATE cases SET definition_id = :d, definition_version = :v, state = :s, "
                 "version = version + 1, event_seq = :seq, last_hash = :h, updated_at = :now "
                 "WHERE id = :id AND definition_id = :old",

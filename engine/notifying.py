@@ -7,7 +7,7 @@ the whole `Engine` as `self` and call the other capabilities through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,6 @@ class Notifying:
         rec: RecordState | None = None,
         access_code: str | None = None,
         data: Mapping[str, Any] | None = None,
-        running: Callable[[], list[tuple[Any, ...]]] | None = None,
     ) -> list[str]:
         """Queue each notice on every channel its recipient is reached by, with the values
         the letter needs taken now (what the decision said, the new deadline ...). `rec`:
@@ -55,13 +54,9 @@ class Notifying:
         rows = []
         # The letter names the deadlines now running, not only those this step changed (a
         # unit asked to accept a repair is told the day the application's 3 days end).
-        # (`running`: those rows asked for already, with the step's timer changes.)
-        live = (
-            running() if running is not None else tx.all(sql.TIMERS_RUNNING, {"case_id": case.id})
-        )
-        deadlines = {
+        running = {
             str(r[0]): {"due": t.to_date(r[1]).isoformat(), "provisional": bool(r[2])}  # type: ignore[union-attr]
-            for r in live
+            for r in tx.all(sql.TIMERS_RUNNING, {"case_id": case.id})
         }
         context = self._notice_context(
             proc,
@@ -72,7 +67,7 @@ class Notifying:
             detail or {},
             seq,
             now,
-            deadlines,
+            running,
             data,
         )
         # Only the letter that tells a party of a case they did not file carries a code.

@@ -359,7 +359,7 @@ class RecordKeeping:
         disputed = change.disputed if change.disputed is not None else rec.disputed
         content = canonical(change.content if change.content is not None else rec.content)
         bar = change.repair_barred_until or rec.repair_barred_until
-        n = tx.count(
+        n = tx.execute(
             sql.RECORD_UPDATE,
             {
                 "status": status,

@@ -124,7 +124,7 @@ def end_sessions_in(
         for c, k in (("user_id", user_id), ("case_id", case_id), ("token_id", token_id))
         if k is not None
     )
-    return tx.count(
+    return tx.execute(
         f"UPDATE web_sessions SET ended_at = :now, ended_reason = :why "
         f"WHERE {column} = :id AND {_LIVE}",
         {

@@ -37,10 +37,6 @@ class Settings(BaseSettings):
     # SQLite's build caps it (2 GiB by default); writes still go through the WAL.
     sqlite_mmap_bytes: int = 2**31 - 2**16
     pool_size: int = 10
-    # PostgreSQL: a command's writes and its COMMIT sent together in psycopg's pipeline mode
-    # (engine/db.py Tx), so it waits once for them instead of once per statement. Off only
-    # to compare (bench/advance.py --no-pipeline) or should a proxy not support it.
-    pg_pipeline: bool = True
     # SQLite: the most API commands committed together by the write lane (engine/lane.py).
     # Measured with 16 clients: 1 → 603 advances/s, 8 → 815, 64 → 930 (docs/BENCHMARKS.md).
     write_group_max: int = 64

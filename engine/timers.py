@@ -7,7 +7,7 @@ the whole `Engine` as `self` and call the other capabilities through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -133,31 +133,7 @@ class Timers:
         data: Mapping[str, Any],
         now: datetime,
         record_changed: bool = False,
-        running: bool = False,
-    ) -> tuple[list[dict[str, Any]], Callable[[], list[tuple[Any, ...]]] | None]:
-        """Stop, pause, resume, extend and start the case's timers as the step says; the
-        changes, and (`running`) the timers running afterwards (TIMERS_RUNNING's rows, read
-        when called), asked for with the plan's own reads so as to be waited for with them."""
-        changes, after = self._timer_plan_in(
-            tx, proc, case, src, dest, trigger, data, now, record_changed, running
-        )
-        if running and after is None:
-            after = tx.later(sql.TIMERS_RUNNING, {"case_id": case.id})
-        return changes, after
-
-    def _timer_plan_in(
-        self: Engine,
-        tx: Tx,
-        proc: Procedure,
-        case: _Case,
-        src: str,
-        dest: str,
-        trigger: str,
-        data: Mapping[str, Any],
-        now: datetime,
-        record_changed: bool,
-        running: bool,
-    ) -> tuple[list[dict[str, Any]], Callable[[], list[tuple[Any, ...]]] | None]:
+    ) -> list[dict[str, Any]]:
         plan = proc.timer_plan(src, dest)
         ext = proc.extended_by.get(trigger, ())
         delivered = proc.delivery_triggers.get(trigger, ())
@@ -170,21 +146,18 @@ class Timers:
             or ext
             or delivered
         ):
-            return [], None
+            return []
         closing = proc.closing_stops if plan.stop_all else None
         if not (plan.reads_live or ext or delivered):
-            # Only stops and starts: one UPDATE ... RETURNING instead of reading the rows,
-            # its rows read after the starts (and the running timers) are sent.
+            # Only stops and starts: one UPDATE ... RETURNING instead of reading the rows.
             stopped = self._stop_live_timers(
                 tx, case.id, closing if plan.stop_all else plan.stop, now
             )
-            started = []
             if plan.start and not plan.stop_all:
-                started = self.start_timers(
+                stopped += self.start_timers(
                     tx, proc, case, plan.start, now, record_changed=record_changed, data=data
                 )
-            after = tx.later(sql.TIMERS_RUNNING, {"case_id": case.id}) if running else None
-            return stopped() + started, after
+            return stopped
         live = {r[1]: r for r in tx.all(sql.TIMERS_LIVE, {"case_id": case.id})}
         cal = self.calendar_of(case)
         today = self.calendar.local_date(now)
@@ -234,7 +207,7 @@ class Timers:
                 record_changed=record_changed,
                 data=data,
             )
-        return changes, None
+        return changes
 
     def _resume(
         self: Engine,
@@ -297,21 +270,16 @@ class Timers:
 
     def _stop_live_timers(
         self: Engine, tx: Tx, case_id: int, names: tuple[str, ...] | None, now: datetime
-    ) -> Callable[[], list[dict[str, Any]]]:
-        """Stop the case's live timers, all of them (None) or those named; the changes, read
-        when the returned function is called."""
+    ) -> list[dict[str, Any]]:
+        """Stop the case's live timers, all of them (None) or those named."""
         if names is not None and not names:
-            return list
+            return []
         params: dict[str, Any] = {"case_id": case_id, "now": self.sql_ts(now)}
         if names is not None:
             params.update({f"n{i}": n for i, n in enumerate(names)})
-        rows = tx.later(sql.timers_stop_live(None if names is None else len(names)), params)
-
-        def stopped() -> list[dict[str, Any]]:
-            # In the order they were started, as the rows would be read.
-            return [{"timer": name, "change": "stopped"} for _, name in sorted(rows())]
-
-        return stopped
+        stopped = tx.all(sql.timers_stop_live(None if names is None else len(names)), params)
+        # In the order they were started, as the rows would be read.
+        return [{"timer": name, "change": "stopped"} for _, name in sorted(stopped)]
 
     def set_due(
         self: Engine,
